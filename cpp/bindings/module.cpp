@@ -1,0 +1,15 @@
+// The single extension module ldrx._core. Each family registers its own bindings in its own file.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace ldrx {
+void register_core(py::module_& m);
+void register_chebyshev(py::module_& m);
+}  // namespace ldrx
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "ldrx compiled core: neighbour lists, descriptors and model kernels";
+    ldrx::register_core(m);
+    ldrx::register_chebyshev(m);
+}

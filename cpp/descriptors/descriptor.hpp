@@ -1,0 +1,88 @@
+// The descriptor contract of DESIGN.md: forward, backward (vector-Jacobian product) and tangent
+// (Jacobian-vector product), never the stored Jacobian.
+//
+// A descriptor implements three per-frame kernels that work on a range of centre atoms [a0, a1) of one
+// frame, given that frame's neighbour list (built with the descriptor's cut-off). The batch drivers
+// below run them over a whole FrameBatch with OpenMP: over frames when there are many, over the atoms
+// of each frame when there are few large frames.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "core/frames.hpp"
+#include "core/neighbours.hpp"
+
+namespace ldrx {
+
+class Descriptor {
+public:
+    virtual ~Descriptor() = default;
+    virtual int64_t size() const = 0;     // features per atom, d
+    virtual double cutoff() const = 0;    // neighbour-list cut-off
+    // Throws std::invalid_argument naming the frame and atom when the batch cannot be described
+    // (unknown species, ...). Called once by the drivers before any kernel runs.
+    virtual void check(const FrameBatch& batch) const = 0;
+
+    // G[i * d + k] = G_k(i) for i in [a0, a1); G points at the frame's first row.
+    virtual void forward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
+                         double* G) const = 0;
+    // For i in [a0, a1): forces[a] -= sum_k dEdG[i, k] dG_k(i)/dr_a (accumulated into the frame's
+    // force rows, every atom a that i sees) and virial (Voigt, eV) += the pair terms -d (x) dE/dd.
+    virtual void backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
+                          const double* dEdG, double* forces, double* virial) const = 0;
+    // dG[i, k] = sum_a dG_k(i)/dr_a . v[a] for i in [a0, a1) (written, not accumulated).
+    virtual void tangent(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
+                         const double* v, double* dG) const = 0;
+};
+
+// Whole-batch drivers. G, dEdG, v, dG are [n_atoms, d] / [n_atoms, 3] over the batch; forces is
+// [n_atoms, 3] and virial [n_frames, 6], both overwritten.
+void descriptor_forward(const Descriptor& d, const FrameBatch& b, double* G);
+void descriptor_backward(const Descriptor& d, const FrameBatch& b, const double* dEdG, double* forces,
+                         double* virial);
+void descriptor_tangent(const Descriptor& d, const FrameBatch& b, const double* v, double* dG);
+
+// Keeps the first exception thrown inside an OpenMP region, to rethrow after it.
+class ExceptionSlot {
+public:
+    template <class F>
+    void run(F&& fn) noexcept {
+        try {
+            fn();
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(m_);
+            if (!e_) e_ = std::current_exception();
+        }
+    }
+    // As run(), and an invalid_argument from frame f is re-thrown as "frame f: <message>".
+    template <class F>
+    void run_frame(int64_t f, F&& fn) noexcept {
+        try {
+            fn();
+        } catch (const std::invalid_argument& e) {
+            std::lock_guard<std::mutex> lock(m_);
+            if (!e_) e_ = std::make_exception_ptr(std::invalid_argument("frame " + std::to_string(f) + ": " + e.what()));
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(m_);
+            if (!e_) e_ = std::current_exception();
+        }
+    }
+    bool failed() const { return static_cast<bool>(e_); }
+    void rethrow() const {
+        if (e_) std::rethrow_exception(e_);
+    }
+
+private:
+    std::mutex m_;
+    std::exception_ptr e_;
+};
+
+// Parallel strategy shared by all batch loops: frames in parallel when there are at least this many
+// frames per thread, else atoms of each frame in parallel.
+inline bool parallel_over_frames(int64_t n_frames, int threads) { return threads <= 1 || n_frames >= 2 * threads; }
+
+}  // namespace ldrx

@@ -1,0 +1,39 @@
+"""ldrx: fast machine-learned interatomic potentials for configurationally complex oxides.
+
+    import ldrx
+    data = ldrx.read(ldrx.io.example_data_path(), on_error="skip")
+    train, test = data.split(test_fraction=0.1, seed=0)
+    model = ldrx.fit(train, model="ann", epochs=500)
+    print(ldrx.evaluate.metrics(model, test))
+"""
+
+from . import _core
+from .data import Dataset
+from .errors import DataError, ModelFileError
+from .io import read
+
+__version__ = "0.1.0"
+
+__all__ = ["Dataset", "DataError", "ModelFileError", "read", "fit", "load", "set_num_threads",
+           "get_num_threads", "__version__"]
+
+
+def set_num_threads(n: int):
+    """Threads used by the C++ core (OpenMP). OMP_NUM_THREADS sets the initial value."""
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    return _core.get_num_threads()
+
+
+def fit(data, model: str = "ann", **hyper):
+    """Fit a potential of the given family ('ann', 'snap', 'qsnap', ...) to a Dataset; returns the model."""
+    from .models import make_model
+    return make_model(model, **hyper).fit(data)
+
+
+def load(path):
+    """Load any ldrx model file written by ``model.save(path)``."""
+    from .models import load_model
+    return load_model(path)
