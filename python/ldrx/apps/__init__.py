@@ -1,0 +1,1 @@
+"""Applications built on fitted models: ASE calculator, Li-intercalation voltages."""

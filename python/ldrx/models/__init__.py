@@ -1,0 +1,44 @@
+"""Model families, one module each, all with the estimator API of :class:`~ldrx.models.base.Model`."""
+
+from __future__ import annotations
+
+from .base import Model, Prediction, read_model_file
+
+_FAMILIES = {}  # name -> (module path, class name, fixed hyper-parameters)
+
+
+def register(name, module, cls, **fixed):
+    _FAMILIES[name] = (module, cls, fixed)
+
+
+register("ann", "ldrx.models.ann", "ANN")
+
+
+def _family_class(name):
+    import importlib
+    if name not in _FAMILIES:
+        raise ValueError(f"unknown model family '{name}'; choose from {sorted(_FAMILIES)}")
+    module, cls, fixed = _FAMILIES[name]
+    return getattr(importlib.import_module(module), cls), fixed
+
+
+def make_model(name, **hyper) -> Model:
+    cls, fixed = _family_class(name)
+    return cls(**{**fixed, **hyper})
+
+
+def load_model(path) -> Model:
+    meta, _ = read_model_file(path)
+    cls, _ = _family_class(meta["family"])
+    return cls.load(path)
+
+
+def __getattr__(name):  # lazy: ldrx.models.ANN, ldrx.models.SNAP, ...
+    for fam, (module, cls, _) in _FAMILIES.items():
+        if cls == name:
+            import importlib
+            return getattr(importlib.import_module(module), cls)
+    raise AttributeError(name)
+
+
+__all__ = ["Model", "Prediction", "make_model", "load_model", "register"]
