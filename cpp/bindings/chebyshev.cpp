@@ -5,7 +5,7 @@ namespace ldrx {
 
 void register_chebyshev(py::module_& m) {
     m.def("aenet_typespin", &aenet_typespin, py::arg("n"), "aenet's default typespin weights for n species");
-    py::class_<ChebyshevDescriptor> cls(m, "ChebyshevDescriptor");
+    py::class_<ChebyshevDescriptor, Descriptor> cls(m, "ChebyshevDescriptor");
     cls.def(py::init([](std::vector<int> species, std::vector<double> weights, double rc_r, int n_r, double rc_a, int n_a) {
                 ChebyshevParams p;
                 p.species = std::move(species);

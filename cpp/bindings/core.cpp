@@ -11,6 +11,7 @@ namespace ldrx {
 
 void register_core(py::module_& m) {
     bind_batch(m);
+    py::class_<Descriptor>(m, "Descriptor", "Base of the C++ descriptors");
 #ifdef LDRX_VERSION
     m.attr("__version__") = LDRX_VERSION;
 #endif

@@ -1,0 +1,410 @@
+#include "models/ann.hpp"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "core/parallel.hpp"
+
+namespace ldrx {
+
+using Mat = Eigen::MatrixXd;
+using ConstMap = Eigen::Map<const Mat>;
+using MatMap = Eigen::Map<Mat>;
+
+namespace {
+
+// sigma(z), sigma'(z), sigma''(z) in place: z -> a, d1, d2
+void activate(Activation f, const Mat& z, Mat& a, Mat& d1, Mat& d2) {
+    a.resize(z.rows(), z.cols());
+    d1.resize(z.rows(), z.cols());
+    d2.resize(z.rows(), z.cols());
+    const int64_t n = z.size();
+    const double* zp = z.data();
+    double *ap = a.data(), *p1 = d1.data(), *p2 = d2.data();
+    switch (f) {
+        case Activation::Linear:
+            for (int64_t k = 0; k < n; ++k) {
+                ap[k] = zp[k];
+                p1[k] = 1.0;
+                p2[k] = 0.0;
+            }
+            break;
+        case Activation::Tanh:
+            for (int64_t k = 0; k < n; ++k) {
+                const double t = std::tanh(zp[k]);
+                ap[k] = t;
+                p1[k] = 1.0 - t * t;
+                p2[k] = -2.0 * t * (1.0 - t * t);
+            }
+            break;
+        case Activation::Sigmoid:
+            for (int64_t k = 0; k < n; ++k) {
+                const double s = 1.0 / (1.0 + std::exp(-zp[k]));
+                ap[k] = s;
+                p1[k] = s * (1.0 - s);
+                p2[k] = s * (1.0 - s) * (1.0 - 2.0 * s);
+            }
+            break;
+        case Activation::MTanh:
+        case Activation::Twist: {
+            // LeCun's scaled tanh 1.7159 tanh(2z/3); "twist" adds 0.1 z (aenet's activation codes 3, 4)
+            const double A = 1.7159, B = 2.0 / 3.0, lin = (f == Activation::Twist) ? 0.1 : 0.0;
+            for (int64_t k = 0; k < n; ++k) {
+                const double t = std::tanh(B * zp[k]);
+                ap[k] = A * t + lin * zp[k];
+                p1[k] = A * B * (1.0 - t * t) + lin;
+                p2[k] = -2.0 * A * B * B * t * (1.0 - t * t);
+            }
+            break;
+        }
+        default:
+            throw std::invalid_argument("unknown activation");
+    }
+}
+
+}  // namespace
+
+int64_t NetworkSpec::n_params() const {
+    int64_t n = 0;
+    for (size_t l = 1; l < nodes.size(); ++l) n += static_cast<int64_t>(nodes[l]) * (nodes[l - 1] + 1);
+    return n;
+}
+
+struct AtomicNetworks::Block {
+    std::vector<int64_t> atoms;          // atoms (indices into the caller's arrays)
+    std::vector<Mat> A, Z, D1, D2;       // per layer 0..L (A[0] = inputs, n_in x m)
+    std::vector<Mat> Zdot, Adot;         // tangent pass
+    Mat dx;                              // dNN/dx, n_in x m
+    Mat tau;                             // tangent direction, n_in x m
+    Eigen::RowVectorXd kappa, rho;       // output and tangent adjoints, 1 x m
+    int64_t m() const { return static_cast<int64_t>(atoms.size()); }
+};
+
+AtomicNetworks::AtomicNetworks(std::vector<NetworkSpec> specs) : specs_(std::move(specs)) {
+    if (specs_.empty()) throw std::invalid_argument("no networks");
+    n_in_ = specs_[0].nodes.empty() ? 0 : specs_[0].nodes[0];
+    for (size_t s = 0; s < specs_.size(); ++s) {
+        const NetworkSpec& sp = specs_[s];
+        if (sp.nodes.size() < 2 || sp.nodes.back() != 1)
+            throw std::invalid_argument("network " + std::to_string(s) + ": needs at least an input and a single output node");
+        if (sp.nodes[0] != n_in_) throw std::invalid_argument("all networks need the same number of inputs");
+        if (sp.act.size() != sp.nodes.size() - 1)
+            throw std::invalid_argument("network " + std::to_string(s) + ": one activation per non-input layer");
+        for (int n : sp.nodes)
+            if (n <= 0) throw std::invalid_argument("layer sizes must be positive");
+        offset_.push_back(n_params_);
+        n_params_ += sp.n_params();
+    }
+}
+
+void AtomicNetworks::forward(const double* theta, int s, Block& b) const {
+    const NetworkSpec& sp = specs_[s];
+    const int L = static_cast<int>(sp.nodes.size()) - 1;
+    b.Z.resize(L + 1);
+    b.A.resize(L + 1);
+    b.D1.resize(L + 1);
+    b.D2.resize(L + 1);
+    const double* w = theta + offset_[s];
+    for (int l = 1; l <= L; ++l) {
+        const int no = sp.nodes[l], ni = sp.nodes[l - 1];
+        ConstMap W(w, no, ni);
+        Eigen::Map<const Eigen::VectorXd> bias(w + int64_t(no) * ni, no);
+        b.Z[l].noalias() = W * b.A[l - 1];
+        b.Z[l].colwise() += bias;
+        activate(sp.act[l - 1], b.Z[l], b.A[l], b.D1[l], b.D2[l]);
+        w += int64_t(no) * (ni + 1);
+    }
+}
+
+void AtomicNetworks::input_gradient(const double* theta, int s, Block& b) const {
+    const NetworkSpec& sp = specs_[s];
+    const int L = static_cast<int>(sp.nodes.size()) - 1;
+    Mat delta = b.D1[L];  // dNN/dZ_L
+    for (int l = L; l >= 1; --l) {
+        const int no = sp.nodes[l], ni = sp.nodes[l - 1];
+        const double* w = theta + offset_[s];
+        for (int k = 1; k < l; ++k) w += int64_t(sp.nodes[k]) * (sp.nodes[k - 1] + 1);
+        ConstMap W(w, no, ni);
+        Mat prev = W.transpose() * delta;
+        if (l > 1) prev.array() *= b.D1[l - 1].array();
+        delta.swap(prev);
+    }
+    b.dx.swap(delta);
+}
+
+void AtomicNetworks::tangent_forward(const double* theta, int s, Block& b) const {
+    const NetworkSpec& sp = specs_[s];
+    const int L = static_cast<int>(sp.nodes.size()) - 1;
+    b.Zdot.resize(L + 1);
+    b.Adot.resize(L + 1);
+    b.Adot[0] = b.tau;
+    const double* w = theta + offset_[s];
+    for (int l = 1; l <= L; ++l) {
+        const int no = sp.nodes[l], ni = sp.nodes[l - 1];
+        ConstMap W(w, no, ni);
+        b.Zdot[l].noalias() = W * b.Adot[l - 1];
+        b.Adot[l] = b.D1[l].cwiseProduct(b.Zdot[l]);
+        w += int64_t(no) * (ni + 1);
+    }
+}
+
+void AtomicNetworks::reverse(const double* theta, int s, Block& b, double* grad) const {
+    const NetworkSpec& sp = specs_[s];
+    const int L = static_cast<int>(sp.nodes.size()) - 1;
+    const bool tangent = b.rho.size() > 0;
+    // layer offsets
+    std::vector<int64_t> off(L + 1, offset_[s]);
+    for (int l = 2; l <= L; ++l) off[l] = off[l - 1] + int64_t(sp.nodes[l - 1]) * (sp.nodes[l - 2] + 1);
+    // adjoints of Z_L and Zdot_L
+    Mat kappa = b.D1[L].array().rowwise() * b.kappa.array();
+    Mat rho;
+    if (tangent) {
+        kappa.array() += b.D2[L].array() * b.Zdot[L].array() * b.rho.replicate(b.D2[L].rows(), 1).array();
+        rho = b.D1[L].array().rowwise() * b.rho.array();
+    }
+    for (int l = L; l >= 1; --l) {
+        const int no = sp.nodes[l], ni = sp.nodes[l - 1];
+        ConstMap W(theta + off[l], no, ni);
+        MatMap gW(grad + off[l], no, ni);
+        Eigen::Map<Eigen::VectorXd> gb(grad + off[l] + int64_t(no) * ni, no);
+        gW.noalias() += kappa * b.A[l - 1].transpose();
+        gb.noalias() += kappa.rowwise().sum();
+        if (tangent) gW.noalias() += rho * b.Adot[l - 1].transpose();
+        if (l == 1) break;
+        Mat beta = W.transpose() * kappa;
+        if (tangent) {
+            Mat alpha = W.transpose() * rho;
+            kappa = b.D1[l - 1].cwiseProduct(beta) +
+                    b.D2[l - 1].cwiseProduct(b.Zdot[l - 1]).cwiseProduct(alpha);
+            rho = b.D1[l - 1].cwiseProduct(alpha);
+        } else {
+            kappa = b.D1[l - 1].cwiseProduct(beta);
+        }
+    }
+}
+
+namespace {
+
+// Gathers the inputs of `atoms` (rows of x) as the columns of b.A[0].
+void gather(AtomicNetworks::Block& b, const double* x, int n_in);
+
+}  // namespace
+
+void AtomicNetworks::evaluate(const double* theta, const double* x, const int32_t* species, int64_t n, double* out,
+                              double* dNN) const {
+    constexpr int64_t kBlock = 2048;
+    const int64_t nblocks = (n + kBlock - 1) / kBlock;
+    for (int64_t i = 0; i < n; ++i)
+        if (species[i] < 0 || species[i] >= n_species())
+            throw std::invalid_argument("atom " + std::to_string(i) + ": species index out of range");
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t k = 0; k < nblocks; ++k) {
+        const int64_t a0 = k * kBlock, a1 = std::min(n, a0 + kBlock);
+        for (int s = 0; s < n_species(); ++s) {
+            Block b;
+            for (int64_t i = a0; i < a1; ++i)
+                if (species[i] == s) b.atoms.push_back(i);
+            if (b.atoms.empty()) continue;
+            b.A.resize(1);
+            gather(b, x, n_in_);
+            forward(theta, s, b);
+            const Mat& y = b.A.back();
+            for (int64_t c = 0; c < b.m(); ++c) out[b.atoms[c]] = y(0, c);
+            if (dNN) {
+                input_gradient(theta, s, b);
+                for (int64_t c = 0; c < b.m(); ++c)
+                    std::copy(b.dx.col(c).data(), b.dx.col(c).data() + n_in_, dNN + n_in_ * b.atoms[c]);
+            }
+        }
+    }
+}
+
+namespace {
+
+void gather(AtomicNetworks::Block& b, const double* x, int n_in) {
+    b.A[0].resize(n_in, b.m());
+    for (int64_t c = 0; c < b.m(); ++c) std::copy(x + n_in * b.atoms[c], x + n_in * (b.atoms[c] + 1), b.A[0].col(c).data());
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------ trainer
+
+ANNTrainer::ANNTrainer(const AtomicNetworks& nets, const ANNTrainingData& data) : nets_(nets), d_(data) {
+    const int64_t na = d_.offsets[d_.n_frames];
+    for (int64_t a = 0; a < na; ++a)
+        if (d_.species[a] < 0 || d_.species[a] >= nets_.n_species())
+            throw std::invalid_argument("atom " + std::to_string(a) + ": species index out of range");
+    for (int64_t f = 0; f < d_.n_frames; ++f) energy_weight_sum_ += d_.energy_weight[f];
+    if (d_.force_weight > 0.0) {
+        if (!d_.descriptor || !d_.forces || !d_.inv_sigma || !d_.force_frames)
+            throw std::invalid_argument("force training needs the descriptor, geometry, forces and scaling");
+        if (d_.descriptor->size() != nets_.n_inputs())
+            throw std::invalid_argument("descriptor size does not match the networks' inputs");
+        for (int64_t f = 0; f < d_.n_frames; ++f) {
+            if (!d_.force_frames[f]) continue;
+            for (int64_t a = d_.offsets[f]; a < d_.offsets[f + 1]; ++a)
+                for (int c = 0; c < 3; ++c) n_force_components_ += std::isfinite(d_.forces[3 * a + c]) ? 1 : 0;
+        }
+        if (d_.cache_neighbours) {
+            nl_cache_.resize(d_.n_frames);
+            nl_ready_.assign(d_.n_frames, 0);
+        }
+    }
+}
+
+void ANNTrainer::run_chunk(const double* theta, int64_t f0, int64_t f1, double* grad, ANNLoss& acc) {
+    using Block = AtomicNetworks::Block;
+    const int ns = nets_.n_species();
+    const int n_in = nets_.n_inputs();
+    const int64_t a0 = d_.offsets[f0], a1 = d_.offsets[f1];
+    const int64_t n = a1 - a0;
+    const bool forces = d_.force_weight > 0.0 && n_force_components_ > 0;
+    const bool want_grad = grad != nullptr;
+    std::vector<Block> blocks(ns);
+    std::vector<int64_t> slot(n);  // position of each atom in its species block
+    for (int64_t i = 0; i < n; ++i) {
+        Block& b = blocks[d_.species[a0 + i]];
+        slot[i] = b.m();
+        b.atoms.push_back(a0 + i);
+    }
+    std::vector<double> nn(n), dnn;
+    if (forces) dnn.assign(n * n_in, 0.0);
+    for (int s = 0; s < ns; ++s) {
+        Block& b = blocks[s];
+        if (b.atoms.empty()) continue;
+        b.A.resize(1);
+        gather(b, d_.x, n_in);
+        nets_.forward(theta, s, b);
+        for (int64_t c = 0; c < b.m(); ++c) nn[b.atoms[c] - a0] = b.A.back()(0, c);
+        if (forces) {
+            nets_.input_gradient(theta, s, b);
+            for (int64_t c = 0; c < b.m(); ++c)
+                std::copy(b.dx.col(c).data(), b.dx.col(c).data() + n_in, &dnn[(b.atoms[c] - a0) * n_in]);
+        }
+        b.kappa = Eigen::RowVectorXd::Zero(b.m());
+        if (forces) {
+            b.rho = Eigen::RowVectorXd::Zero(b.m());
+            b.tau = Mat::Zero(n_in, b.m());
+        }
+    }
+    const double W = energy_weight_sum_ > 0 ? energy_weight_sum_ : 1.0;
+    const double cF = forces ? d_.force_weight / static_cast<double>(n_force_components_) : 0.0;
+    NeighbourList local_nl;
+    std::vector<double> g, fpred, dF, t;
+    for (int64_t f = f0; f < f1; ++f) {
+        const int64_t b0 = d_.offsets[f] - a0, b1 = d_.offsets[f + 1] - a0;
+        const double N = static_cast<double>(b1 - b0);
+        // energy
+        const double w = d_.energy_weight[f];
+        if (w > 0.0) {
+            double E = 0.0;
+            for (int64_t i = b0; i < b1; ++i) E += nn[i];
+            const double err = (E - d_.energy[f]) / N;
+            acc.loss_energy += 0.5 * w * err * err / W;
+            acc.energy_sse += err * err;
+            acc.energy_count += 1.0;
+            for (int64_t i = b0; i < b1; ++i) blocks[d_.species[a0 + i]].kappa(slot[i]) = w * err / (N * W);
+        }
+        if (!forces || !d_.force_frames[f]) continue;
+        // forces: F~ = -d/dr sum_i g_i . G_i with g_i = dNN/dG~_i / sigma
+        const FrameView fv = d_.batch.frame(f);
+        const NeighbourList* nl = &local_nl;
+        if (d_.cache_neighbours) {
+            if (!nl_ready_[f]) {
+                build_neighbour_list(fv, d_.descriptor->cutoff(), nl_cache_[f], 1);
+                nl_ready_[f] = 1;
+            }
+            nl = &nl_cache_[f];
+        } else {
+            build_neighbour_list(fv, d_.descriptor->cutoff(), local_nl, 1);
+        }
+        const int64_t m = b1 - b0;
+        g.assign(m * n_in, 0.0);
+        for (int64_t i = 0; i < m; ++i) {
+            const double* is = d_.inv_sigma + int64_t(n_in) * d_.species[a0 + b0 + i];
+            for (int k = 0; k < n_in; ++k) g[i * n_in + k] = dnn[(b0 + i) * n_in + k] * is[k];
+        }
+        fpred.assign(3 * m, 0.0);
+        double virial[6] = {0, 0, 0, 0, 0, 0};
+        d_.descriptor->backward(fv, *nl, 0, m, g.data(), fpred.data(), virial);
+        dF.assign(3 * m, 0.0);
+        const double* Fref = d_.forces + 3 * (a0 + b0);
+        for (int64_t k = 0; k < 3 * m; ++k) {
+            if (!std::isfinite(Fref[k])) continue;
+            dF[k] = fpred[k] - Fref[k];
+            acc.loss_forces += 0.5 * cF * dF[k] * dF[k];
+            acc.force_sse += dF[k] * dF[k];
+            acc.force_count += 1.0;
+        }
+        if (!want_grad) continue;
+        t.assign(m * n_in, 0.0);
+        d_.descriptor->tangent(fv, *nl, 0, m, dF.data(), t.data());
+        for (int64_t i = 0; i < m; ++i) {
+            const int s = d_.species[a0 + b0 + i];
+            const double* is = d_.inv_sigma + int64_t(n_in) * s;
+            Block& b = blocks[s];
+            for (int k = 0; k < n_in; ++k) b.tau(k, slot[b0 + i]) = is[k] * t[i * n_in + k];
+            b.rho(slot[b0 + i]) = -cF;
+        }
+    }
+    if (!want_grad) return;
+    for (int s = 0; s < ns; ++s) {
+        Block& b = blocks[s];
+        if (b.atoms.empty()) continue;
+        if (forces) nets_.tangent_forward(theta, s, b);
+        nets_.reverse(theta, s, b, grad);
+    }
+}
+
+ANNLoss ANNTrainer::loss_grad(const double* theta, double* grad) {
+    const int64_t nf = d_.n_frames;
+    const int64_t na = d_.offsets[nf];
+    // fixed chunking (about 512 atoms each): results do not depend on the number of threads
+    const int64_t K = std::max<int64_t>(1, std::min<int64_t>(nf, (na + 511) / 512));
+    std::vector<int64_t> bounds(K + 1);
+    for (int64_t k = 0; k <= K; ++k) bounds[k] = nf * k / K;
+    const int64_t P = nets_.n_params();
+    std::vector<std::vector<double>> grads(K);
+    std::vector<ANNLoss> parts(K);
+    ExceptionSlot err;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t k = 0; k < K; ++k) {
+        if (err.failed()) continue;
+        err.run([&] {
+            if (grad) grads[k].assign(P, 0.0);
+            run_chunk(theta, bounds[k], bounds[k + 1], grad ? grads[k].data() : nullptr, parts[k]);
+        });
+    }
+    err.rethrow();
+    if (grad) std::fill(grad, grad + P, 0.0);
+    ANNLoss total;
+    for (int64_t k = 0; k < K; ++k) {
+        if (grad)
+            for (int64_t p = 0; p < P; ++p) grad[p] += grads[k][p];
+        total.loss_energy += parts[k].loss_energy;
+        total.loss_forces += parts[k].loss_forces;
+        total.energy_sse += parts[k].energy_sse;
+        total.energy_count += parts[k].energy_count;
+        total.force_sse += parts[k].force_sse;
+        total.force_count += parts[k].force_count;
+    }
+    total.loss = total.loss_energy + total.loss_forces;
+    return total;
+}
+
+void ANNTrainer::frame_energies(const double* theta, double* out) const {
+    const int64_t na = d_.offsets[d_.n_frames];
+    std::vector<double> nn(na);
+    nets_.evaluate(theta, d_.x, d_.species, na, nn.data(), nullptr);
+    for (int64_t f = 0; f < d_.n_frames; ++f) {
+        double e = 0.0;
+        for (int64_t a = d_.offsets[f]; a < d_.offsets[f + 1]; ++a) e += nn[a];
+        out[f] = e;
+    }
+}
+
+}  // namespace ldrx
