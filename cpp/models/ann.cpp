@@ -197,6 +197,8 @@ void AtomicNetworks::evaluate(const double* theta, const double* x, const int32_
                               double* dNN) const {
     constexpr int64_t kBlock = 2048;
     const int64_t nblocks = (n + kBlock - 1) / kBlock;
+    const Eigen::VectorXd th = Eigen::Map<const Eigen::VectorXd>(theta, n_params_);  // aligned, see loss_grad
+    theta = th.data();
     for (int64_t i = 0; i < n; ++i)
         if (species[i] < 0 || species[i] >= n_species())
             throw std::invalid_argument("atom " + std::to_string(i) + ": species index out of range");
@@ -368,15 +370,18 @@ ANNLoss ANNTrainer::loss_grad(const double* theta, double* grad) {
     std::vector<int64_t> bounds(K + 1);
     for (int64_t k = 0; k <= K; ++k) bounds[k] = nf * k / K;
     const int64_t P = nets_.n_params();
-    std::vector<std::vector<double>> grads(K);
+    // aligned copies: Eigen's vectorised loops peel differently for differently aligned data, which
+    // would change rounding from call to call
+    const Eigen::VectorXd th = Eigen::Map<const Eigen::VectorXd>(theta, P);
+    std::vector<Eigen::VectorXd> grads(K);
     std::vector<ANNLoss> parts(K);
     ExceptionSlot err;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t k = 0; k < K; ++k) {
         if (err.failed()) continue;
         err.run([&] {
-            if (grad) grads[k].assign(P, 0.0);
-            run_chunk(theta, bounds[k], bounds[k + 1], grad ? grads[k].data() : nullptr, parts[k]);
+            if (grad) grads[k] = Eigen::VectorXd::Zero(P);
+            run_chunk(th.data(), bounds[k], bounds[k + 1], grad ? grads[k].data() : nullptr, parts[k]);
         });
     }
     err.rethrow();

@@ -11,6 +11,7 @@ from . import _core
 from .data import Dataset
 from .errors import DataError, ModelFileError
 from .io import read
+from . import descriptors, evaluate, io, models
 
 __version__ = "0.1.0"
 

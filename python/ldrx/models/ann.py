@@ -1,0 +1,449 @@
+"""AENET-style atomic neural-network potentials on Chebyshev descriptors.
+
+Model (Artrith & Urban, Comput. Mater. Sci. 114, 135 (2016); Artrith, Urban, Ceder, PRB 96, 014112 (2017)):
+
+    E = sum_i [ NN_{t_i}( (G_i - mu_t) / sigma_t ) / scale + shift + E_ref(t_i) ]
+
+with one feed-forward network per species t, the Chebyshev descriptor G (44 features in the LDR
+setting), per-species feature standardisation (z-score), and aenet's global energy normalisation
+(per-atom cohesive energies of the training set mapped onto [-1, 1]). Training is full-batch L-BFGS, one
+epoch being one loss-and-gradient evaluation, on energies (aenet's train.x) or on energies and forces
+(the force term costs one adjoint and one tangent pass of the descriptor per epoch, see DESIGN.md).
+
+aenet's binary ``.nn`` files are read (:meth:`ANN.from_aenet`) and written (:meth:`ANN.to_aenet`), so the
+LDR paper's published aenet potentials run in ldrx and ldrx's networks run in aenet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from ase.data import atomic_numbers, chemical_symbols
+
+from .. import _core
+from ..data import Dataset, atomic_write
+from ..descriptors.chebyshev import Chebyshev, species_numbers
+from ..errors import DataError, ModelFileError
+from ..train.lbfgs import StopTraining, run_lbfgs
+from .base import Model, Prediction, fit_reference_energies, virial_to_stress
+
+ACTIVATIONS = {"linear": 0, "tanh": 1, "sigmoid": 2, "mtanh": 3, "twist": 4}
+_ACT_NAMES = {v: k for k, v in ACTIVATIONS.items()}
+
+
+@dataclass
+class ANNHyper:
+    """Hyper-parameters. Defaults are the LDR benchmark's aenet setting where it is known."""
+    hidden: tuple = (15, 15)          # hidden layer sizes
+    activation: str = "tanh"          # linear | tanh | sigmoid | mtanh | twist (hidden layers)
+    epochs: int = 500                 # loss-and-gradient evaluations (aenet's ITERATIONS)
+    force_weight: float = 0.0         # 0: energies only (aenet); else weight of the force MSE
+    force_fraction: float = 1.0       # fraction of the frames with forces used in the force term
+    radial_cutoff: float = 8.0
+    radial_order: int = 16
+    angular_cutoff: float = 6.5
+    angular_order: int = 4
+    r_min: float = 0.55               # atoms closer than this are an error (aenet's RMIN)
+    species: Optional[tuple] = None   # aenet ENV order; default: training species by atomic number
+    typespin: Optional[tuple] = None  # species weights; default aenet's
+    reference_energies: Optional[dict] = None  # {element: eV}; default: least squares on the training set
+    memory: int = 20                  # L-BFGS history (aenet: 20)
+    patience: Optional[int] = None    # stop after this many epochs without validation improvement
+    valid_every: int = 1              # epochs between validation evaluations
+    checkpoint: Optional[str] = None  # path of a checkpoint file; training resumes from it if present
+    checkpoint_every: int = 50
+    progress: bool = True
+    neighbour_cache_gb: float = 2.0   # cache neighbour lists for force training below this size
+    seed: int = 0
+
+    def validate(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError("hidden must list one or more positive layer sizes")
+        if self.epochs < 0:
+            raise ValueError("epochs must be >= 0")
+        if self.force_weight < 0:
+            raise ValueError("force_weight must be >= 0")
+        if not 0 < self.force_fraction <= 1:
+            raise ValueError("force_fraction must be in (0, 1]")
+        if self.angular_cutoff > self.radial_cutoff:
+            raise ValueError("angular_cutoff must not exceed radial_cutoff (aenet's convention)")
+        if self.r_min < 0 or self.r_min >= self.angular_cutoff:
+            raise ValueError("r_min must be in [0, angular_cutoff)")
+        if self.valid_every < 1 or self.checkpoint_every < 1:
+            raise ValueError("valid_every and checkpoint_every must be >= 1")
+
+
+def _hyper_from_kwargs(kwargs) -> ANNHyper:
+    names = {f.name for f in dataclasses.fields(ANNHyper)}
+    unknown = set(kwargs) - names
+    if unknown:
+        raise TypeError(f"unknown ANN hyper-parameter(s) {sorted(unknown)}; valid: {sorted(names)}")
+    h = ANNHyper(**kwargs)
+    h.validate()
+    return h
+
+
+class ANN(Model):
+    """Atomic neural-network potential (aenet-compatible). ``ANN(**hyper).fit(train, valid=None)``."""
+
+    family = "ann"
+    format_version = 1
+
+    def __init__(self, **hyper):
+        self.hyper = _hyper_from_kwargs(hyper)
+        self.species = []
+        self.history = []
+        self._fitted = False
+
+    # ------------------------------------------------------------------ pieces
+    def _build(self, species, typespin=None):
+        h = self.hyper
+        self.species = species_numbers(species)
+        self.descriptor = Chebyshev(self.species, h.radial_cutoff, h.radial_order, h.angular_cutoff,
+                                    h.angular_order, weights=typespin)
+        L = self.descriptor.size
+        act = ACTIVATIONS[h.activation]
+        self._nodes = [[L, *h.hidden, 1] for _ in self.species]
+        self._acts = [[act] * len(h.hidden) + [0] for _ in self.species]
+        self._make_networks()
+
+    def _make_networks(self):
+        self.networks = _core.AtomicNetworks(self._nodes, self._acts)
+
+    def _species_index(self, data: Dataset):
+        table = np.full(119, -1, np.int32)
+        table[self.species] = np.arange(len(self.species), dtype=np.int32)
+        return table[data.numbers]
+
+    def _normalise(self, G, spi):
+        return (G - self.feature_mean[spi]) * self._inv_sigma[spi]
+
+    @property
+    def _inv_sigma(self):
+        s = self.feature_std
+        return np.where(s > 1e-10, 1.0 / np.where(s > 1e-10, s, 1.0), 0.0)
+
+    def _ref_table(self):
+        t = np.zeros(len(self.species))
+        for k, z in enumerate(self.species):
+            t[k] = self.reference_energies[z]
+        return t
+
+    def _check_distances(self, data: Dataset):
+        r_min = self.hyper.r_min
+        if r_min <= 0:
+            return
+        dist, pairs = data.closest_pairs(r_min)
+        bad = np.flatnonzero(np.isfinite(dist))
+        if bad.size:
+            f = int(bad[0])
+            raise DataError(f"{data.ids[f]} (frame {f}): atoms {pairs[f][0]} and {pairs[f][1]} are {dist[f]:.3g} Å "
+                            f"apart, closer than r_min = {r_min} Å")
+
+    # ------------------------------------------------------------------ training
+    def fit(self, train: Dataset, valid: Dataset | None = None):
+        """Train on `train`; with `valid`, report its errors each epoch and keep the best-validating
+        networks (else the best on the training loss)."""
+        h = self.hyper
+        if len(train) == 0:
+            raise DataError("the training set is empty")
+        if not np.isfinite(train.energy).any():
+            raise DataError("no training frame has an energy")
+        species = list(h.species) if h.species is not None else train.species
+        self._build(species, h.typespin)
+        self.check_species(train)
+        self._check_distances(train)
+        if valid is not None and len(valid):
+            self.check_species(valid)
+            self._check_distances(valid)
+        else:
+            valid = None
+        rng = np.random.default_rng(h.seed)
+        t0 = time.perf_counter()
+
+        # references, feature statistics and energy normalisation from the training set
+        self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies)
+        spi = self._species_index(train)
+        G = self.descriptor.compute(train)
+        ns, L = len(self.species), G.shape[1]
+        self.feature_mean = np.zeros((ns, L))
+        self.feature_std = np.zeros((ns, L))
+        for s in range(ns):
+            rows = G[spi == s]
+            if len(rows) == 0:
+                warnings.warn(f"no {chemical_symbols[self.species[s]]} atom in the training set: its network stays untrained")
+                continue
+            self.feature_mean[s] = rows.mean(axis=0)
+            self.feature_std[s] = np.sqrt(np.maximum((rows ** 2).mean(axis=0) - self.feature_mean[s] ** 2, 0.0))
+        ok = np.isfinite(train.energy)
+        e_coh = (train.energy - train.reference_energy(self.reference_energies)) / train.natoms
+        lo, hi = float(np.min(e_coh[ok])), float(np.max(e_coh[ok]))
+        self.scale = 2.0 / (hi - lo) if hi > lo else 1.0
+        self.shift = 0.5 * (hi + lo)
+
+        trainer = self._trainer(train, G, spi, rng, force_fraction=h.force_fraction)
+        vtrainer = self._trainer(valid, None, None, rng) if valid is not None else None
+        P = self.networks.n_params
+        theta = self._initial_weights(rng)
+        best = {"loss": np.inf, "theta": theta.copy(), "epoch": 0}
+        self.history = []
+        start = 0
+        if h.checkpoint and Path(h.checkpoint).exists():
+            theta, start, best = self._read_checkpoint(h.checkpoint, train, P)
+        self.theta = theta
+
+        from tqdm.auto import tqdm
+        bar = tqdm(total=h.epochs, initial=start, desc="ANN L-BFGS", unit="epoch", disable=not h.progress,
+                   dynamic_ncols=True)
+        last_valid = {}
+        stale = [0]
+
+        def fun(x):
+            loss, grad, info = trainer.loss_grad(x)
+            fun.info = info
+            return loss, grad
+
+        def on_epoch(epoch, x, loss):
+            info = fun.info
+            rec = {"epoch": epoch, "loss": loss, **self._rmse(info, "train")}
+            track = loss
+            if vtrainer is not None and (epoch % h.valid_every == 0 or epoch == h.epochs):
+                vloss, _, vinfo = vtrainer.loss_grad(x, False)
+                last_valid.clear()
+                last_valid.update({"valid_loss": vloss, **self._rmse(vinfo, "valid")})
+                rec.update(last_valid)
+                track = vloss
+            elif vtrainer is not None:
+                track = None
+            rec["time_s"] = time.perf_counter() - t0
+            self.history.append(rec)
+            if track is not None:
+                if track < best["loss"]:
+                    best.update(loss=track, theta=x.copy(), epoch=epoch)
+                    stale[0] = 0
+                else:
+                    stale[0] += 1 if vtrainer is None else h.valid_every
+            post = {"E": f"{rec['train_energy_rmse_meV_per_atom']:.1f}"}
+            if "train_forces_rmse_eV_per_A" in rec:
+                post["F"] = f"{rec['train_forces_rmse_eV_per_A']:.3f}"
+            if last_valid:
+                post["vE"] = f"{last_valid['valid_energy_rmse_meV_per_atom']:.1f}"
+                if "valid_forces_rmse_eV_per_A" in last_valid:
+                    post["vF"] = f"{last_valid['valid_forces_rmse_eV_per_A']:.3f}"
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+            if h.checkpoint and epoch % h.checkpoint_every == 0:
+                self._write_checkpoint(h.checkpoint, x, epoch, best, train)
+            if h.patience is not None and vtrainer is not None and stale[0] >= h.patience:
+                raise StopTraining(f"no validation improvement for {h.patience} epochs")
+
+        reason, done = run_lbfgs(fun, theta, h.epochs, on_epoch, memory=h.memory, start_epoch=start)
+        bar.close()
+        self.theta = best["theta"]
+        self.best_epoch = best["epoch"]
+        self.stop_reason = reason
+        self.epochs_done = done
+        self.train_time_s = time.perf_counter() - t0
+        if h.checkpoint:
+            self._write_checkpoint(h.checkpoint, self.theta, done, best, train)
+        self._fitted = True
+        if reason == "interrupted":
+            warnings.warn(f"training interrupted after {done} epochs; the best networks so far (epoch "
+                          f"{self.best_epoch}) are kept" + (f" and checkpointed in {h.checkpoint}" if h.checkpoint else ""))
+        return self
+
+    def _rmse(self, info, prefix):
+        out = {}
+        if info["energy_count"] > 0:
+            out[f"{prefix}_energy_rmse_meV_per_atom"] = 1000.0 * np.sqrt(info["energy_sse"] / info["energy_count"]) / self.scale
+        if info["force_count"] > 0:
+            out[f"{prefix}_forces_rmse_eV_per_A"] = np.sqrt(info["force_sse"] / info["force_count"]) / self.scale
+        return out
+
+    def _initial_weights(self, rng):
+        """Uniform in +-sqrt(3 / (n_in + 1)) per layer (std 1/sqrt(n_in + 1)), as aenet, but seeded."""
+        parts = []
+        for nodes in self._nodes:
+            for l in range(1, len(nodes)):
+                a = np.sqrt(3.0 / (nodes[l - 1] + 1))
+                parts.append(rng.uniform(-a, a, nodes[l] * (nodes[l - 1] + 1)))
+        return np.concatenate(parts)
+
+    def _trainer(self, data, G, spi, rng, force_fraction=1.0):
+        h = self.hyper
+        if G is None:
+            G = self.descriptor.compute(data)
+            spi = self._species_index(data)
+        x = np.ascontiguousarray(self._normalise(G, spi))
+        ok = np.isfinite(data.energy)
+        e = np.where(ok, self.scale * (np.nan_to_num(data.energy) - data.reference_energy(self.reference_energies)
+                                       - data.natoms * self.shift), 0.0)
+        kw = {}
+        use_forces = h.force_weight > 0 and np.isfinite(data.forces).any()
+        if use_forces:
+            has_f = np.array([np.isfinite(data.forces[data.offsets[f]:data.offsets[f + 1]]).any()
+                              for f in range(len(data))])
+            frames = has_f.copy()
+            if force_fraction < 1:
+                pick = np.flatnonzero(has_f)
+                keep = rng.choice(pick, max(1, int(round(force_fraction * len(pick)))), replace=False)
+                frames[:] = False
+                frames[keep] = True
+            kw = dict(force_weight=h.force_weight, descriptor=self.descriptor._impl, batch=data.batch(),
+                      inv_sigma=np.ascontiguousarray(self._inv_sigma), forces=self.scale * data.forces,
+                      force_frames=frames.astype(np.uint8),
+                      cache_neighbours=self._neighbour_bytes(data) < h.neighbour_cache_gb * 1e9)
+        return _core.ANNTrainer(self.networks, x, spi, data.offsets, e, ok.astype(float), **kw)
+
+    def _neighbour_bytes(self, data):
+        """Estimated size of the cached neighbour lists (36 bytes a pair)."""
+        vol = np.abs(np.linalg.det(data.cells))
+        n = data.natoms.astype(float)
+        dens = np.where(vol > 0, n / np.where(vol > 0, vol, 1), 0.1)
+        return float(np.sum(n * dens * 4.0 / 3.0 * np.pi * self.descriptor.cutoff ** 3)) * 36.0
+
+    # ------------------------------------------------------------------ checkpoints
+    def _fingerprint(self, data):
+        return np.array([len(data), data.n_atoms, float(np.nansum(data.energy)), float(np.sum(data.positions))])
+
+    def _write_checkpoint(self, path, theta, epoch, best, data):
+        import json
+        arrays = dict(theta=theta, best_theta=best["theta"], epoch=np.array(epoch), best_loss=np.array(best["loss"]),
+                      best_epoch=np.array(best["epoch"]), fingerprint=self._fingerprint(data),
+                      history=np.array(json.dumps(self.history, default=float)))
+        atomic_write(path, lambda f: np.savez(f, **arrays))
+
+    def _read_checkpoint(self, path, data, n_params):
+        import json
+        with np.load(path, allow_pickle=False) as z:
+            if not np.allclose(z["fingerprint"], self._fingerprint(data)):
+                raise ModelFileError(f"{path}: checkpoint was written for another training set")
+            if z["theta"].shape != (n_params,):
+                raise ModelFileError(f"{path}: checkpoint is for networks of another shape")
+            self.history = json.loads(str(z["history"]))
+            best = {"loss": float(z["best_loss"]), "theta": z["best_theta"].copy(), "epoch": int(z["best_epoch"])}
+            return z["theta"].copy(), int(z["epoch"]), best
+
+    # ------------------------------------------------------------------ prediction
+    def atomic_energies(self, frames):
+        """Per-atom energies (eV), [n_atoms]; they sum to the predicted total energies."""
+        from .base import as_dataset
+        data = as_dataset(frames)
+        self._require_fitted()
+        self.check_species(data)
+        spi = self._species_index(data)
+        out, _ = self.networks.evaluate(self.theta, self._normalise(self.descriptor.compute(data), spi), spi, False)
+        return out / self.scale + self.shift + self._ref_table()[spi]
+
+    def _predict(self, data: Dataset, forces: bool, stress: bool) -> Prediction:
+        self._check_distances(data)
+        spi = self._species_index(data)
+        G = self.descriptor.compute(data)
+        need_grad = forces or stress
+        out, dnn = self.networks.evaluate(self.theta, self._normalise(G, spi), spi, need_grad)
+        e_atom = out / self.scale + self.shift + self._ref_table()[spi]
+        energy = np.bincount(data.frame_index, weights=e_atom, minlength=len(data))
+        F = S = None
+        if need_grad:
+            F, W = self.descriptor.backward(data, dnn * self._inv_sigma[spi] / self.scale)
+            if stress:
+                S = virial_to_stress(W, data)
+        return Prediction(energy, F if forces else None, S)
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self):
+        meta = {"hyper": dataclasses.asdict(self.hyper), "typespin": self.descriptor.weights,
+                "nodes": self._nodes, "activations": self._acts, "scale": self.scale, "shift": self.shift,
+                "reference_energies": {str(z): v for z, v in self.reference_energies.items()},
+                "best_epoch": getattr(self, "best_epoch", None), "history": self.history}
+        return meta, {"theta": self.theta, "feature_mean": self.feature_mean, "feature_std": self.feature_std}
+
+    @classmethod
+    def _from_state(cls, meta, arrays):
+        hyper = dict(meta["hyper"])
+        hyper["hidden"] = tuple(hyper["hidden"])
+        m = cls(**hyper)
+        m._build(meta["species"], meta["typespin"])
+        m._nodes, m._acts = meta["nodes"], meta["activations"]
+        m._make_networks()
+        m.theta = np.asarray(arrays["theta"], float)
+        if m.theta.shape != (m.networks.n_params,):
+            raise ModelFileError("network weights do not match the layer sizes")
+        m.feature_mean, m.feature_std = arrays["feature_mean"], arrays["feature_std"]
+        m.scale, m.shift = float(meta["scale"]), float(meta["shift"])
+        m.reference_energies = {int(z): float(v) for z, v in meta["reference_energies"].items()}
+        m.best_epoch = meta.get("best_epoch")
+        m.history = meta.get("history", [])
+        return m
+
+    # ------------------------------------------------------------------ aenet interoperability
+    @classmethod
+    def from_aenet(cls, files: dict):
+        """Load aenet ``.nn`` networks, one per species: ``ANN.from_aenet({"Ti": "Ti.nn", "O": "O.nn"})``.
+        All files must share the descriptor setup (ENV order, Chebyshev parameters) and the energy
+        normalisation, as aenet's training writes them."""
+        from ..io.aenet import read_nn
+        nets = {str(k): read_nn(v) for k, v in files.items()}
+        first = next(iter(nets.values()))
+        env = first["env"]
+        if "chebyshev" not in first:
+            raise ModelFileError(f"{next(iter(files.values()))}: only Chebyshev descriptors are supported, "
+                                 f"found '{first['sftype']}'")
+        for sym, d in nets.items():
+            if d["atomtype"] != sym:
+                raise ModelFileError(f"{files[sym]}: network is for {d['atomtype']}, given as {sym}")
+            if d["env"] != env or d.get("chebyshev") != first["chebyshev"]:
+                raise ModelFileError(f"{files[sym]}: descriptor setup differs from the other networks")
+            if abs(d["scale"] - first["scale"]) > 1e-12 * abs(first["scale"]) or d["shift"] != first["shift"]:
+                raise ModelFileError(f"{files[sym]}: energy normalisation differs from the other networks")
+        if set(nets) != set(env):
+            raise ModelFileError(f"networks given for {sorted(nets)}, but the descriptor's species are {env}")
+        acts = {a for d in nets.values() for a in d["activations"][:-1]}
+        hidden = tuple(first["nodes"][1:-1])
+        m = cls(hidden=hidden, activation=_ACT_NAMES[acts.pop()] if len(acts) == 1 else "tanh",
+                r_min=first["rc_min"], species=tuple(env), **first["chebyshev"])
+        m._build(env)
+        m._nodes = [nets[s]["nodes"] for s in env]
+        m._acts = [nets[s]["activations"] for s in env]
+        m._make_networks()
+        m.theta = np.concatenate([nets[s]["weights"] for s in env])
+        m.feature_mean = np.array([nets[s]["sf_avg"] for s in env])
+        m.feature_std = np.sqrt(np.maximum(np.array([nets[s]["sf_cov"] for s in env]) - m.feature_mean ** 2, 0.0))
+        m.scale, m.shift = first["scale"], first["shift"]
+        e_atom = dict(zip(first["types"], first["e_atom"]))
+        m.reference_energies = {atomic_numbers[s]: float(e_atom[s]) for s in env}
+        m._fitted = True
+        return m
+
+    def to_aenet(self, directory) -> dict:
+        """Write one aenet ``.nn`` file per species into `directory` (named like aenet's examples,
+        e.g. ``Ti.15t-15t.nn``); returns {symbol: path}."""
+        from ..io.aenet import write_nn
+        self._require_fitted()
+        os.makedirs(directory, exist_ok=True)
+        syms = [chemical_symbols[z] for z in self.species]
+        if self.descriptor.weights != list(_core.aenet_typespin(len(syms))):
+            raise ValueError("aenet files imply aenet's default typespin weights; this model uses others")
+        params = {k: getattr(self.hyper, k) for k in ("radial_cutoff", "radial_order", "angular_cutoff", "angular_order")}
+        out = {}
+        for s, sym in enumerate(syms):
+            nodes, acts = self._nodes[s], self._acts[s]
+            tag = "-".join(f"{n}{_ACT_NAMES[a][0]}" for n, a in zip(nodes[1:-1], acts[:-1]))
+            path = os.path.join(directory, f"{sym}.{tag}.nn")
+            off = self.networks.offset(s)
+            n = int(np.sum([nodes[l] * (nodes[l - 1] + 1) for l in range(1, len(nodes))]))
+            write_nn(path, nodes, acts, self.theta[off:off + n], sym, syms, params, self.feature_mean[s],
+                     self.feature_std[s] ** 2 + self.feature_mean[s] ** 2, self.scale, self.shift, syms,
+                     [self.reference_energies[z] for z in self.species], rc_min=self.hyper.r_min)
+            out[sym] = path
+        return out
