@@ -9,8 +9,12 @@ DATA = Path(__file__).resolve().parent / "data"
 
 @pytest.fixture(scope="session")
 def ldr_sample():
+    import warnings
+
     import ldrx
-    return ldrx.read(ldrx.io.example_data_path(), on_error="skip")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="skipped 3 bad frame")  # the 3 broken LDR frames
+        return ldrx.read(ldrx.io.example_data_path(), on_error="skip")
 
 
 def random_frames(n_frames=6, n_atoms=(4, 20), species=(3, 8, 25, 28), seed=0, density=0.08,
