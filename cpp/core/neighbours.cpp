@@ -135,8 +135,10 @@ void build_neighbour_list(const FrameView& f, double cutoff, NeighbourList& out,
             }
             span[k] = std::max(hi - lo, 1e-12);
         }
+        // bins of about half the cut-off: with the per-atom pruning below, the scanned volume is close
+        // to the cut-off cube instead of 27 bins of the cut-off's size
         const double extent = span[k] * b.width[k];
-        int nb = static_cast<int>(std::min(std::floor(extent / cutoff), 1e6));
+        int nb = static_cast<int>(std::min(std::floor(2.0 * extent / cutoff), 1e6));
         nb = std::max(nb, 1);
         b.lo[k] = lo;
         b.nbins[k] = nb;
@@ -178,9 +180,20 @@ void build_neighbour_list(const FrameView& f, double cutoff, NeighbourList& out,
         std::vector<int64_t> fill(bin_start.begin(), bin_start.end() - 1);
         for (int64_t i = 0; i < n; ++i) bin_atoms[fill[atom_bin[i]]++] = static_cast<int32_t>(i);
     }
+    const Vec3* L = reinterpret_cast<const Vec3*>(f.cell);  // the frame's own lattice rows
+    // wrapped Cartesian positions w = r - wrap . L, stored in bin order for the candidate scan
+    std::vector<double> wpos(3 * n);
+    for (int64_t p = 0; p < n; ++p) {
+        const int64_t j = bin_atoms[p];
+        for (int k = 0; k < 3; ++k)
+            wpos[3 * p + k] = f.positions[3 * j + k] - (wrap[3 * j] * L[0][k] + wrap[3 * j + 1] * L[1][k] +
+                                                       wrap[3 * j + 2] * L[2][k]);
+    }
+    std::vector<double> wself(3 * n);
+    for (int64_t p = 0; p < n; ++p)
+        for (int k = 0; k < 3; ++k) wself[3 * bin_atoms[p] + k] = wpos[3 * p + k];
 
     const double rc2 = cutoff * cutoff;
-    const Vec3* L = reinterpret_cast<const Vec3*>(f.cell);  // the frame's own lattice rows
     auto scan_atom = [&](int64_t i, std::vector<int32_t>& idx, std::vector<double>& vec,
                          std::vector<double>& dist, std::vector<int32_t>& sh) {
         const int64_t c = atom_bin[i];
@@ -190,8 +203,14 @@ void build_neighbour_list(const FrameView& f, double cutoff, NeighbourList& out,
         const double* ri = f.positions + 3 * i;
         for (int d0 = -b.reach[0]; d0 <= b.reach[0]; ++d0) {
             int t[3], img[3];
+            // bin x (unwrapped index, images included) along k, or false if out of range or if its slab
+            // is further than the cut-off from atom i (a lower bound on the distance in any cell)
             auto resolve = [&](int k, int d) {
                 int x = ci[k] + d;
+                const double fi = frac[3 * i + k];
+                const double x0 = b.lo[k] + x * b.bin_frac[k], x1 = x0 + b.bin_frac[k];
+                const double gap = (fi < x0 ? x0 - fi : (fi > x1 ? fi - x1 : 0.0)) * b.width[k];
+                if (gap >= cutoff) return false;
                 if (b.periodic[k]) {
                     const int q = (x >= 0) ? x / b.nbins[k] : -((-x + b.nbins[k] - 1) / b.nbins[k]);
                     t[k] = x - q * b.nbins[k];
@@ -209,20 +228,27 @@ void build_neighbour_list(const FrameView& f, double cutoff, NeighbourList& out,
                 for (int d2 = -b.reach[2]; d2 <= b.reach[2]; ++d2) {
                     if (!resolve(2, d2)) continue;
                     const int64_t tb = (static_cast<int64_t>(t[0]) * b.nbins[1] + t[1]) * b.nbins[2] + t[2];
+                    // image shift of the bin, relative to atom i's wrapped position
+                    double o[3];
+                    for (int k = 0; k < 3; ++k)
+                        o[k] = img[0] * L[0][k] + img[1] * L[1][k] + img[2] * L[2][k] - wself[3 * i + k];
+                    const bool self_image = img[0] == 0 && img[1] == 0 && img[2] == 0;
                     for (int64_t p = bin_start[tb]; p < bin_start[tb + 1]; ++p) {
-                        const int64_t j = bin_atoms[p];
-                        int m[3];
-                        for (int k = 0; k < 3; ++k) m[k] = img[k] + wrap[3 * i + k] - wrap[3 * j + k];
-                        if (j == i && m[0] == 0 && m[1] == 0 && m[2] == 0) continue;
-                        const double* rj = f.positions + 3 * j;
-                        double d[3];
-                        for (int k = 0; k < 3; ++k)
-                            d[k] = rj[k] - ri[k] + m[0] * L[0][k] + m[1] * L[1][k] + m[2] * L[2][k];
+                        double d[3] = {wpos[3 * p] + o[0], wpos[3 * p + 1] + o[1], wpos[3 * p + 2] + o[2]};
                         const double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
                         if (r2 >= rc2) continue;
+                        const int64_t j = bin_atoms[p];
+                        if (j == i && self_image) continue;
+                        int m[3];
+                        for (int k = 0; k < 3; ++k) m[k] = img[k] + wrap[3 * i + k] - wrap[3 * j + k];
+                        // the vector in the caller's coordinates, r_j - r_i + m . L (same image)
+                        const double* rj = f.positions + 3 * j;
+                        for (int k = 0; k < 3; ++k)
+                            d[k] = rj[k] - ri[k] + m[0] * L[0][k] + m[1] * L[1][k] + m[2] * L[2][k];
+                        const double r2x = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
                         idx.push_back(static_cast<int32_t>(j));
                         vec.insert(vec.end(), d, d + 3);
-                        dist.push_back(std::sqrt(r2));
+                        dist.push_back(std::sqrt(r2x));
                         if (with_shifts) sh.insert(sh.end(), m, m + 3);
                     }
                 }

@@ -10,32 +10,41 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-// aenet's cosine cut-off and its derivative.
-inline void cutoff_fn(double r, double rc, double& fc, double& dfc) {
-    const double a = kPi / rc;
-    fc = 0.5 * (std::cos(a * r) + 1.0);
-    dfc = -0.5 * a * std::sin(a * r);
-}
-
-// Chebyshev polynomials T_n(x) and their derivatives dT_n/dx = n U_{n-1}(x), n = 0..N-1.
-inline void chebyshev(double x, int N, double* T, double* dT) {
-    double t0 = 1.0, t1 = x, u0 = 1.0, u1 = 2.0 * x;  // T_0, T_1, U_0, U_1
-    T[0] = 1.0;
-    dT[0] = 0.0;
-    if (N > 1) {
-        T[1] = x;
-        dT[1] = 1.0;
-    }
-    for (int n = 2; n < N; ++n) {
-        const double t2 = 2.0 * x * t1 - t0;
-        T[n] = t2;
-        dT[n] = n * u1;  // n U_{n-1}
-        const double u2 = 2.0 * x * u1 - u0;
-        t0 = t1;
-        t1 = t2;
-        u0 = u1;
-        u1 = u2;
-    }
+// aenet's cosine cut-off fc(r) = (cos(pi r / rc) + 1) / 2 and its derivative, for 0 <= r < rc.
+// With y = pi (r / rc - 1/2) in [-pi/2, pi/2): cos(pi r / rc) = -sin y and sin(pi r / rc) = cos y,
+// evaluated by their Taylor series to y^23 / y^24 (truncation below 2e-18 on the interval), so the loop
+// over neighbours vectorises; agrees with libm to a few ulp.
+inline void cosine_cutoff(double r, double inv_rc, double& fc, double& dfc) {
+    const double y = kPi * (r * inv_rc - 0.5);
+    const double y2 = y * y;
+    // sin y = y (1 - y^2/3! + y^4/5! - ...), cos y = 1 - y^2/2! + ...
+    double s = -1.0 / 25852016738884976640000.0;  // -1/23!
+    s = s * y2 + 1.0 / 51090942171709440000.0;    // 1/21!
+    s = s * y2 - 1.0 / 121645100408832000.0;      // 1/19!
+    s = s * y2 + 1.0 / 355687428096000.0;
+    s = s * y2 - 1.0 / 1307674368000.0;
+    s = s * y2 + 1.0 / 6227020800.0;
+    s = s * y2 - 1.0 / 39916800.0;
+    s = s * y2 + 1.0 / 362880.0;
+    s = s * y2 - 1.0 / 5040.0;
+    s = s * y2 + 1.0 / 120.0;
+    s = s * y2 - 1.0 / 6.0;
+    s = (s * y2 + 1.0) * y;
+    double c = 1.0 / 620448401733239439360000.0;  // 1/24!
+    c = c * y2 - 1.0 / 1124000727777607680000.0;  // 1/22!
+    c = c * y2 + 1.0 / 2432902008176640000.0;     // 1/20!
+    c = c * y2 - 1.0 / 6402373705728000.0;
+    c = c * y2 + 1.0 / 20922789888000.0;
+    c = c * y2 - 1.0 / 87178291200.0;
+    c = c * y2 + 1.0 / 479001600.0;
+    c = c * y2 - 1.0 / 3628800.0;
+    c = c * y2 + 1.0 / 40320.0;
+    c = c * y2 - 1.0 / 720.0;
+    c = c * y2 + 1.0 / 24.0;
+    c = c * y2 - 0.5;
+    c = c * y2 + 1.0;
+    fc = 0.5 * (1.0 - s);
+    dfc = -0.5 * kPi * inv_rc * c;
 }
 
 }  // namespace
@@ -50,13 +59,20 @@ std::vector<double> aenet_typespin(int n) {
     return s;
 }
 
+// Per-thread scratch for one centre atom, in structure-of-arrays layout so the loops over neighbours
+// vectorise. "r" arrays hold the neighbours within the radial cut-off, "a" arrays those within the
+// angular one.
 struct ChebyshevDescriptor::Work {
-    // per angular neighbour p: index into the neighbour list, F, F', weight, Z_q, grad Z_q
-    std::vector<int64_t> pair;
-    std::vector<double> F, dF, s, Z, dZ;
-    std::vector<double> A, Aw;  // moments A_lm, typespin-weighted moments
-    double D = 0.0, Dw = 0.0;   // sum F^2, sum s^2 F^2
-    std::vector<double> T, dT, PI, C, S;
+    int64_t nr = 0, na = 0;
+    std::vector<int32_t> rj, aj;                          // neighbour atoms
+    std::vector<double> rd, rx, rfc, rdfc, rs;            // radial: distance, 2r/Rr - 1, fc, fc', weight
+    std::vector<double> rux, ruy, ruz;                    // radial: unit vectors
+    std::vector<double> ad, aF, adF, as, ax, ay, az;      // angular: distance, fc, fc', weight, unit vector
+    std::vector<double> T0, T1, U0, U1, acc;              // Chebyshev recursions, per-neighbour sums
+    std::vector<double> dR;                               // d(T_n fc)/dr [n * nr + p]
+    std::vector<double> PI, C, S, Z, Zx, Zy, Zz;          // harmonics [q * na + p] and their u-gradients
+    std::vector<double> A, Aw;                            // moments
+    double D = 0.0, Dw = 0.0;
 };
 
 ChebyshevDescriptor::ChebyshevDescriptor(const ChebyshevParams& p) : p_(p), species_(p.species) {
@@ -100,133 +116,259 @@ ChebyshevDescriptor::ChebyshevDescriptor(const ChebyshevParams& p) : p_(p), spec
 
 double ChebyshevDescriptor::cutoff() const { return std::max(p_.radial_cutoff, p_.angular_cutoff); }
 
+// Gathers the neighbours of centre i into the SoA arrays, with cut-off values, and (angular) the real
+// harmonics Z_lm(u) and, with `derivatives`, their gradients with respect to u, plus the moments.
 void ChebyshevDescriptor::expand(const FrameView& f, const NeighbourList& nl, int64_t i, bool derivatives,
                                  Work& w) const {
-    const double Ra = p_.angular_cutoff;
-    const int L = na_ - 1;
-    w.pair.clear();
-    w.F.clear();
-    w.dF.clear();
-    w.s.clear();
-    w.Z.clear();
-    w.dZ.clear();
-    w.A.assign(nlm_, 0.0);
-    w.Aw.assign(nlm_, 0.0);
-    w.D = w.Dw = 0.0;
-    w.PI.assign((L + 1) * (L + 2), 0.0);
-    w.C.resize(L + 1);
-    w.S.resize(L + 1);
+    const double Rr = p_.radial_cutoff, Ra = p_.angular_cutoff;
+    const double inv_rr = 1.0 / Rr, inv_ra = 1.0 / Ra;
+    const int64_t cap = nl.end(i) - nl.begin(i);
+    for (auto* v : {&w.rd, &w.rx, &w.rfc, &w.rdfc, &w.rs, &w.rux, &w.ruy, &w.ruz, &w.ad, &w.aF, &w.adF, &w.as,
+                    &w.ax, &w.ay, &w.az, &w.T0, &w.T1, &w.U0, &w.U1, &w.acc})
+        if (static_cast<int64_t>(v->size()) < cap) v->resize(cap);
+    if (static_cast<int64_t>(w.rj.size()) < cap) {
+        w.rj.resize(cap);
+        w.aj.resize(cap);
+    }
+    int64_t nr = 0, na = 0;
     for (int64_t p = nl.begin(i); p < nl.end(i); ++p) {
         const double r = nl.dist[p];
-        if (r >= Ra) continue;
+        if (r >= Rr && r >= Ra) continue;
+        const int32_t j = nl.index[p];
+        const double s = weighted_ ? p_.weights[species_(f.numbers[j])] : 0.0;
         const double* d = &nl.vec[3 * p];
-        const double x = d[0] / r, y = d[1] / r, z = d[2] / r;
-        double F, dF;
-        cutoff_fn(r, Ra, F, dF);
-        const double s = p_.weights[species_(f.numbers[nl.index[p]])];
-        // Pi[l][m] = d^m P_l / dz^m, m = 0..l+1 (row stride L + 2)
-        double* PI = w.PI.data();
-        const int st = L + 2;
-        double dfact = 1.0;  // (2m-1)!!
-        for (int m = 0; m <= L; ++m) {
-            if (m > 0) dfact *= (2 * m - 1);
-            PI[m * st + m] = dfact;
-            if (m + 1 <= L) PI[(m + 1) * st + m] = (2 * m + 1) * z * dfact;
-            for (int l = m + 2; l <= L; ++l)
-                PI[l * st + m] = ((2 * l - 1) * z * PI[(l - 1) * st + m] - (l + m - 1) * PI[(l - 2) * st + m]) / (l - m);
+        const double ir = 1.0 / r;
+        if (r < Rr) {
+            w.rj[nr] = j;
+            w.rd[nr] = r;
+            w.rs[nr] = s;
+            w.rux[nr] = d[0] * ir;
+            w.ruy[nr] = d[1] * ir;
+            w.ruz[nr] = d[2] * ir;
+            ++nr;
         }
-        w.C[0] = 1.0;
-        w.S[0] = 0.0;
-        for (int m = 1; m <= L; ++m) {
-            w.C[m] = x * w.C[m - 1] - y * w.S[m - 1];
-            w.S[m] = x * w.S[m - 1] + y * w.C[m - 1];
+        if (r < Ra) {
+            w.aj[na] = j;
+            w.ad[na] = r;
+            w.as[na] = s;
+            w.ax[na] = d[0] * ir;
+            w.ay[na] = d[1] * ir;
+            w.az[na] = d[2] * ir;
+            ++na;
         }
-        const size_t zoff = w.Z.size();
-        w.Z.resize(zoff + nlm_);
-        double* Z = &w.Z[zoff];
-        double* dZ = nullptr;
-        if (derivatives) {
-            w.dZ.resize(3 * (zoff + nlm_));
-            dZ = &w.dZ[3 * zoff];
-        }
-        for (int l = 0; l <= L; ++l) {
-            const int q0 = l * l + l;  // index of m = 0
-            Z[q0] = PI[l * st];
-            if (dZ) {
-                dZ[3 * q0] = 0.0;
-                dZ[3 * q0 + 1] = 0.0;
-                dZ[3 * q0 + 2] = PI[l * st + 1];
-            }
-            for (int m = 1; m <= l; ++m) {
-                const double N = norm_[l * na_ + m];
-                const double Pm = N * PI[l * st + m], Pm1 = N * PI[l * st + m + 1];
-                Z[q0 + m] = Pm * w.C[m];
-                Z[q0 - m] = Pm * w.S[m];
-                if (dZ) {
-                    double* gc = &dZ[3 * (q0 + m)];
-                    double* gs = &dZ[3 * (q0 - m)];
-                    gc[0] = m * Pm * w.C[m - 1];
-                    gc[1] = -m * Pm * w.S[m - 1];
-                    gc[2] = Pm1 * w.C[m];
-                    gs[0] = m * Pm * w.S[m - 1];
-                    gs[1] = m * Pm * w.C[m - 1];
-                    gs[2] = Pm1 * w.S[m];
-                }
-            }
-        }
-        for (int q = 0; q < nlm_; ++q) {
-            w.A[q] += F * Z[q];
-            w.Aw[q] += s * F * Z[q];
-        }
-        w.D += F * F;
-        w.Dw += s * s * F * F;
-        w.pair.push_back(p);
-        w.F.push_back(F);
-        w.dF.push_back(dF);
-        w.s.push_back(s);
     }
+    w.nr = nr;
+    w.na = na;
+#pragma omp simd
+    for (int64_t p = 0; p < nr; ++p) {
+        cosine_cutoff(w.rd[p], inv_rr, w.rfc[p], w.rdfc[p]);
+        w.rx[p] = 2.0 * w.rd[p] * inv_rr - 1.0;
+    }
+#pragma omp simd
+    for (int64_t p = 0; p < na; ++p) cosine_cutoff(w.ad[p], inv_ra, w.aF[p], w.adF[p]);
+
+    // real harmonics Z_lm (Schmidt semi-normalised: sum_m Z_lm(u) Z_lm(v) = P_l(u.v)), built from
+    // Pi_l^m(z) = d^m P_l / dz^m and C_m + i S_m = (x + i y)^m
+    const int L = na_ - 1, st = L + 2;
+    w.PI.resize(static_cast<size_t>((L + 1) * st) * na);
+    w.C.resize(static_cast<size_t>(L + 1) * na);
+    w.S.resize(static_cast<size_t>(L + 1) * na);
+    w.Z.resize(static_cast<size_t>(nlm_) * na);
+    if (derivatives) {
+        w.Zx.resize(w.Z.size());
+        w.Zy.resize(w.Z.size());
+        w.Zz.resize(w.Z.size());
+    }
+    auto PI = [&](int l, int m) { return &w.PI[static_cast<size_t>(l * st + m) * na]; };
+    const double* z = w.az.data();
+    double dfact = 1.0;  // (2m-1)!!
+    for (int m = 0; m <= L; ++m) {
+        if (m > 0) dfact *= (2 * m - 1);
+        double* pmm = PI(m, m);
+        for (int64_t p = 0; p < na; ++p) pmm[p] = dfact;
+        if (m + 1 <= L) {
+            double* q = PI(m + 1, m);
+#pragma omp simd
+            for (int64_t p = 0; p < na; ++p) q[p] = (2 * m + 1) * z[p] * dfact;
+        }
+        for (int l = m + 2; l <= L; ++l) {
+            const double a = (2.0 * l - 1) / (l - m), b = (l + m - 1.0) / (l - m);
+            double* q = PI(l, m);
+            const double *q1 = PI(l - 1, m), *q2 = PI(l - 2, m);
+#pragma omp simd
+            for (int64_t p = 0; p < na; ++p) q[p] = a * z[p] * q1[p] - b * q2[p];
+        }
+    }
+    double *C = w.C.data(), *S = w.S.data();
+    for (int64_t p = 0; p < na; ++p) {
+        C[p] = 1.0;
+        S[p] = 0.0;
+    }
+    for (int m = 1; m <= L; ++m) {
+        double *c = C + m * na, *s = S + m * na;
+        const double *c1 = C + (m - 1) * na, *s1 = S + (m - 1) * na;
+#pragma omp simd
+        for (int64_t p = 0; p < na; ++p) {
+            c[p] = w.ax[p] * c1[p] - w.ay[p] * s1[p];
+            s[p] = w.ax[p] * s1[p] + w.ay[p] * c1[p];
+        }
+    }
+    for (int l = 0; l <= L; ++l) {
+        const int q0 = l * l + l;
+        double* Zq = &w.Z[static_cast<size_t>(q0) * na];
+        const double* P0 = PI(l, 0);
+        for (int64_t p = 0; p < na; ++p) Zq[p] = P0[p];
+        if (derivatives) {
+            double* gx = &w.Zx[static_cast<size_t>(q0) * na];
+            double* gy = &w.Zy[static_cast<size_t>(q0) * na];
+            double* gz = &w.Zz[static_cast<size_t>(q0) * na];
+            const double* P1 = l >= 1 ? PI(l, 1) : nullptr;
+            for (int64_t p = 0; p < na; ++p) {
+                gx[p] = 0.0;
+                gy[p] = 0.0;
+                gz[p] = P1 ? P1[p] : 0.0;
+            }
+        }
+        for (int m = 1; m <= l; ++m) {
+            const double N = norm_[l * na_ + m];
+            const double* Pm = PI(l, m);
+            const double* Pm1 = m + 1 <= l ? PI(l, m + 1) : nullptr;
+            const double *cm = C + m * na, *sm = S + m * na, *cm1 = C + (m - 1) * na, *sm1 = S + (m - 1) * na;
+            double* Zc = &w.Z[static_cast<size_t>(q0 + m) * na];
+            double* Zs = &w.Z[static_cast<size_t>(q0 - m) * na];
+#pragma omp simd
+            for (int64_t p = 0; p < na; ++p) {
+                Zc[p] = N * Pm[p] * cm[p];
+                Zs[p] = N * Pm[p] * sm[p];
+            }
+            if (!derivatives) continue;
+            double *cx = &w.Zx[static_cast<size_t>(q0 + m) * na], *cy = &w.Zy[static_cast<size_t>(q0 + m) * na],
+                   *cz = &w.Zz[static_cast<size_t>(q0 + m) * na];
+            double *sx = &w.Zx[static_cast<size_t>(q0 - m) * na], *sy = &w.Zy[static_cast<size_t>(q0 - m) * na],
+                   *sz = &w.Zz[static_cast<size_t>(q0 - m) * na];
+#pragma omp simd
+            for (int64_t p = 0; p < na; ++p) {
+                const double a = N * Pm[p], a1 = Pm1 ? N * Pm1[p] : 0.0;
+                cx[p] = m * a * cm1[p];
+                cy[p] = -m * a * sm1[p];
+                cz[p] = a1 * cm[p];
+                sx[p] = m * a * sm1[p];
+                sy[p] = m * a * cm1[p];
+                sz[p] = a1 * sm[p];
+            }
+        }
+    }
+    // moments
+    w.A.assign(nlm_, 0.0);
+    w.Aw.assign(nlm_, 0.0);
+    for (int q = 0; q < nlm_; ++q) {
+        const double* Zq = &w.Z[static_cast<size_t>(q) * na];
+        double a = 0.0, aw = 0.0;
+#pragma omp simd reduction(+ : a, aw)
+        for (int64_t p = 0; p < na; ++p) {
+            a += w.aF[p] * Zq[p];
+            aw += w.as[p] * w.aF[p] * Zq[p];
+        }
+        w.A[q] = a;
+        w.Aw[q] = aw;
+    }
+    double D = 0.0, Dw = 0.0;
+#pragma omp simd reduction(+ : D, Dw)
+    for (int64_t p = 0; p < na; ++p) {
+        D += w.aF[p] * w.aF[p];
+        Dw += w.as[p] * w.as[p] * w.aF[p] * w.aF[p];
+    }
+    w.D = D;
+    w.Dw = Dw;
 }
 
 void ChebyshevDescriptor::forward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                   double* G) const {
     thread_local Work w;
-    const double Rr = p_.radial_cutoff;
-    w.T.resize(nr_);
-    w.dT.resize(nr_);
     for (int64_t i = a0; i < a1; ++i) {
+        expand(f, nl, i, false, w);
         double* g = G + size_ * i;
-        std::fill(g, g + size_, 0.0);
         double* rad = g;
         double* ang = g + nr_;
         double* rad_w = g + nr_ + na_;
         double* ang_w = g + 2 * nr_ + na_;
-        for (int64_t p = nl.begin(i); p < nl.end(i); ++p) {
-            const double r = nl.dist[p];
-            if (r >= Rr) continue;
-            double fc, dfc;
-            cutoff_fn(r, Rr, fc, dfc);
-            chebyshev(2.0 * r / Rr - 1.0, nr_, w.T.data(), w.dT.data());
-            for (int n = 0; n < nr_; ++n) rad[n] += w.T[n] * fc;
-            if (weighted_) {
-                const double s = p_.weights[species_(f.numbers[nl.index[p]])];
-                for (int n = 0; n < nr_; ++n) rad_w[n] += s * w.T[n] * fc;
+        // radial: G_n = sum_p T_n(x_p) fc_p, by the recursion over n for all neighbours at once
+        const int64_t n = w.nr;
+        double *Tm = w.T0.data(), *Tc = w.T1.data();
+        for (int k = 0; k < nr_; ++k) {
+            double sum = 0.0, sumw = 0.0;
+            if (k == 0) {
+#pragma omp simd reduction(+ : sum, sumw)
+                for (int64_t p = 0; p < n; ++p) {
+                    Tc[p] = 1.0;
+                    sum += w.rfc[p];
+                    sumw += w.rs[p] * w.rfc[p];
+                }
+            } else if (k == 1) {
+                std::swap(Tm, Tc);
+#pragma omp simd reduction(+ : sum, sumw)
+                for (int64_t p = 0; p < n; ++p) {
+                    Tc[p] = w.rx[p];
+                    sum += Tc[p] * w.rfc[p];
+                    sumw += w.rs[p] * Tc[p] * w.rfc[p];
+                }
+            } else {
+#pragma omp simd reduction(+ : sum, sumw)
+                for (int64_t p = 0; p < n; ++p) {
+                    const double t = 2.0 * w.rx[p] * Tc[p] - Tm[p];
+                    Tm[p] = t;
+                    sum += t * w.rfc[p];
+                    sumw += w.rs[p] * t * w.rfc[p];
+                }
+                std::swap(Tm, Tc);
             }
+            rad[k] = sum;
+            if (weighted_) rad_w[k] = sumw;
         }
-        expand(f, nl, i, false, w);
+        // angular through the moments
+        for (int k = 0; k < na_; ++k) {
+            ang[k] = -0.5 * w.D;
+            if (weighted_) ang_w[k] = -0.5 * w.Dw;
+        }
         for (int l = 0; l < na_; ++l) {
             double P = 0.0, Pw = 0.0;
             for (int q = l * l; q < (l + 1) * (l + 1); ++q) {
                 P += w.A[q] * w.A[q];
                 Pw += w.Aw[q] * w.Aw[q];
             }
-            for (int n = 0; n < na_; ++n) {
-                ang[n] += 0.5 * b_[n * na_ + l] * P;
-                if (weighted_) ang_w[n] += 0.5 * b_[n * na_ + l] * Pw;
+            for (int k = 0; k < na_; ++k) {
+                ang[k] += 0.5 * b_[k * na_ + l] * P;
+                if (weighted_) ang_w[k] += 0.5 * b_[k * na_ + l] * Pw;
             }
         }
-        for (int n = 0; n < na_; ++n) {
-            ang[n] -= 0.5 * w.D;
-            if (weighted_) ang_w[n] -= 0.5 * w.Dw;
+    }
+}
+
+// dR[n * nr + p] = d(T_n(x_p) fc_p)/dr = T_n'(x) (2 / Rr) fc + T_n(x) fc', with T_n' = n U_{n-1}, for
+// all radial neighbours p: the one table that the adjoint (sums over n) and the tangent (sums over p)
+// both contract.
+static void radial_derivatives(int nr_terms, double two_over_rr, int64_t n, const double* x, const double* fc,
+                               const double* dfc, double* T0, double* T1, double* U0, double* U1, double* dR) {
+    for (int k = 0; k < nr_terms; ++k) {
+        double* out = dR + k * n;
+#pragma omp simd
+        for (int64_t p = 0; p < n; ++p) {
+            double t, u;  // T_k(x), U_{k-1}(x); (T0, T1) hold T_{k-2}, T_{k-1} and (U0, U1) U_{k-3}, U_{k-2}
+            if (k == 0) {
+                t = 1.0;
+                u = 0.0;
+            } else if (k == 1) {
+                t = x[p];
+                u = 1.0;
+            } else {
+                t = 2.0 * x[p] * T1[p] - T0[p];
+                u = 2.0 * x[p] * U1[p] - U0[p];
+            }
+            out[p] = k * u * two_over_rr * fc[p] + t * dfc[p];
+            T0[p] = k == 0 ? 0.0 : T1[p];
+            U0[p] = k == 0 ? 0.0 : U1[p];
+            T1[p] = t;
+            U1[p] = u;
         }
     }
 }
@@ -234,100 +376,102 @@ void ChebyshevDescriptor::forward(const FrameView& f, const NeighbourList& nl, i
 void ChebyshevDescriptor::backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                    const double* dEdG, double* forces, double* virial) const {
     thread_local Work w;
-    thread_local std::vector<double> dA, dAw, beta, beta_w;
-    const double Rr = p_.radial_cutoff;
-    w.T.resize(nr_);
-    w.dT.resize(nr_);
+    thread_local std::vector<double> dA, dAw, mu, muw, nx, ny, nz, nxw, nyw, nzw;
+    const double two_over_rr = 2.0 / p_.radial_cutoff;
     dA.resize(nlm_);
     dAw.resize(nlm_);
-    beta.resize(na_);
-    beta_w.resize(na_);
     for (int64_t i = a0; i < a1; ++i) {
+        expand(f, nl, i, true, w);
         const double* g = dEdG + size_ * i;
         const double* g_rad = g;
         const double* g_ang = g + nr_;
         const double* g_rad_w = g + nr_ + na_;
         const double* g_ang_w = g + 2 * nr_ + na_;
-        // radial terms, neighbour by neighbour
-        for (int64_t p = nl.begin(i); p < nl.end(i); ++p) {
-            const double r = nl.dist[p];
-            if (r >= Rr) continue;
-            double fc, dfc;
-            cutoff_fn(r, Rr, fc, dfc);
-            chebyshev(2.0 * r / Rr - 1.0, nr_, w.T.data(), w.dT.data());
-            const double s = weighted_ ? p_.weights[species_(f.numbers[nl.index[p]])] : 0.0;
-            double dEdr = 0.0;
-            for (int n = 0; n < nr_; ++n) {
-                const double c = g_rad[n] + (weighted_ ? s * g_rad_w[n] : 0.0);
-                dEdr += c * (w.dT[n] * (2.0 / Rr) * fc + w.T[n] * dfc);
-            }
-            const double* d = &nl.vec[3 * p];
-            const double gv[3] = {dEdr * d[0] / r, dEdr * d[1] / r, dEdr * d[2] / r};
-            const int64_t j = nl.index[p];
-            for (int k = 0; k < 3; ++k) {
-                forces[3 * j + k] -= gv[k];
-                forces[3 * i + k] += gv[k];
-            }
-            add_pair_virial(virial, d, gv);
-        }
-        // angular terms through the moments
-        expand(f, nl, i, true, w);
-        double gamma = 0.0, gamma_w = 0.0;
-        for (int n = 0; n < na_; ++n) {
-            gamma -= 0.5 * g_ang[n];
-            if (weighted_) gamma_w -= 0.5 * g_ang_w[n];
-        }
-        for (int l = 0; l < na_; ++l) {
-            beta[l] = beta_w[l] = 0.0;
-            for (int n = 0; n < na_; ++n) {
-                beta[l] += 0.5 * g_ang[n] * b_[n * na_ + l];
-                if (weighted_) beta_w[l] += 0.5 * g_ang_w[n] * b_[n * na_ + l];
-            }
-            for (int q = l * l; q < (l + 1) * (l + 1); ++q) {
-                dA[q] = 2.0 * beta[l] * w.A[q];
-                dAw[q] = 2.0 * beta_w[l] * w.Aw[q];
-            }
-        }
-        for (size_t k = 0; k < w.pair.size(); ++k) {
-            const int64_t p = w.pair[k];
-            const double r = nl.dist[p];
-            const double* d = &nl.vec[3 * p];
-            const double u[3] = {d[0] / r, d[1] / r, d[2] / r};
-            const double F = w.F[k], dF = w.dF[k], s = w.s[k];
-            const double* Z = &w.Z[k * nlm_];
-            const double* dZ = &w.dZ[3 * k * nlm_];
-            double mu = 0.0, nu[3] = {0.0, 0.0, 0.0};
-            for (int q = 0; q < nlm_; ++q) {
-                const double lam = dA[q] + (weighted_ ? s * dAw[q] : 0.0);
-                mu += lam * Z[q];
-                nu[0] += lam * dZ[3 * q];
-                nu[1] += lam * dZ[3 * q + 1];
-                nu[2] += lam * dZ[3 * q + 2];
-            }
-            const double un = u[0] * nu[0] + u[1] * nu[1] + u[2] * nu[2];
-            const double radial = dF * mu + 2.0 * (gamma + (weighted_ ? gamma_w * s * s : 0.0)) * F * dF;
-            double gv[3];
-            for (int c = 0; c < 3; ++c) gv[c] = radial * u[c] + F * (nu[c] - un * u[c]) / r;
-            const int64_t j = nl.index[p];
+        double vir[6] = {0, 0, 0, 0, 0, 0};
+        auto scatter = [&](int32_t j, const double* gv, double r, const double* u) {
             for (int c = 0; c < 3; ++c) {
                 forces[3 * j + c] -= gv[c];
                 forces[3 * i + c] += gv[c];
             }
-            add_pair_virial(virial, d, gv);
+            const double d[3] = {u[0] * r, u[1] * r, u[2] * r};
+            add_pair_virial(vir, d, gv);
+        };
+        // radial: dE/dr_p = sum_n (g_n + s_p gw_n) d(T_n fc)/dr
+        const int64_t nrn = w.nr;
+        w.dR.resize(static_cast<size_t>(nr_) * nrn);
+        radial_derivatives(nr_, two_over_rr, nrn, w.rx.data(), w.rfc.data(), w.rdfc.data(), w.T0.data(),
+                           w.T1.data(), w.U0.data(), w.U1.data(), w.dR.data());
+        for (int64_t p = 0; p < nrn; ++p) w.acc[p] = 0.0;
+        for (int k = 0; k < nr_; ++k) {
+            const double* d = &w.dR[static_cast<size_t>(k) * nrn];
+            const double c = g_rad[k], cw = weighted_ ? g_rad_w[k] : 0.0;
+#pragma omp simd
+            for (int64_t p = 0; p < nrn; ++p) w.acc[p] += (c + cw * w.rs[p]) * d[p];
         }
+        for (int64_t p = 0; p < nrn; ++p) {
+            const double dEdr = w.acc[p];
+            const double u[3] = {w.rux[p], w.ruy[p], w.ruz[p]};
+            const double gv[3] = {dEdr * u[0], dEdr * u[1], dEdr * u[2]};
+            scatter(w.rj[p], gv, w.rd[p], u);
+        }
+        // angular: E = sum_l beta_l P_l + gamma D (+ typespin copy), with P_l = sum_m A_lm^2
+        double gamma = 0.0, gamma_w = 0.0;
+        for (int k = 0; k < na_; ++k) {
+            gamma -= 0.5 * g_ang[k];
+            if (weighted_) gamma_w -= 0.5 * g_ang_w[k];
+        }
+        for (int l = 0; l < na_; ++l) {
+            double beta = 0.0, beta_w = 0.0;
+            for (int k = 0; k < na_; ++k) {
+                beta += 0.5 * g_ang[k] * b_[k * na_ + l];
+                if (weighted_) beta_w += 0.5 * g_ang_w[k] * b_[k * na_ + l];
+            }
+            for (int q = l * l; q < (l + 1) * (l + 1); ++q) {
+                dA[q] = 2.0 * beta * w.A[q];
+                dAw[q] = 2.0 * beta_w * w.Aw[q];
+            }
+        }
+        const int64_t nan = w.na;
+        for (auto* v : {&mu, &muw, &nx, &ny, &nz, &nxw, &nyw, &nzw}) v->assign(nan, 0.0);
+        for (int q = 0; q < nlm_; ++q) {
+            const size_t o = static_cast<size_t>(q) * nan;
+            const double c = dA[q], cw = dAw[q];
+#pragma omp simd
+            for (int64_t p = 0; p < nan; ++p) {
+                mu[p] += c * w.Z[o + p];
+                nx[p] += c * w.Zx[o + p];
+                ny[p] += c * w.Zy[o + p];
+                nz[p] += c * w.Zz[o + p];
+                muw[p] += cw * w.Z[o + p];
+                nxw[p] += cw * w.Zx[o + p];
+                nyw[p] += cw * w.Zy[o + p];
+                nzw[p] += cw * w.Zz[o + p];
+            }
+        }
+        for (int64_t p = 0; p < nan; ++p) {
+            const double s = w.as[p], F = w.aF[p], dF = w.adF[p], r = w.ad[p];
+            const double u[3] = {w.ax[p], w.ay[p], w.az[p]};
+            const double m = mu[p] + s * muw[p];
+            const double nu[3] = {nx[p] + s * nxw[p], ny[p] + s * nyw[p], nz[p] + s * nzw[p]};
+            const double un = u[0] * nu[0] + u[1] * nu[1] + u[2] * nu[2];
+            const double radial = dF * m + 2.0 * (gamma + gamma_w * s * s) * F * dF;
+            double gv[3];
+            for (int c = 0; c < 3; ++c) gv[c] = radial * u[c] + F * (nu[c] - un * u[c]) / r;
+            scatter(w.aj[p], gv, r, u);
+        }
+        for (int k = 0; k < 6; ++k) virial[k] += vir[k];
     }
 }
 
 void ChebyshevDescriptor::tangent(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                   const double* v, double* dG) const {
     thread_local Work w;
-    thread_local std::vector<double> tA, tAw;
-    const double Rr = p_.radial_cutoff;
-    w.T.resize(nr_);
-    w.dT.resize(nr_);
+    thread_local std::vector<double> dr, tA, tAw, ta, tux, tuy, tuz;
+    const double two_over_rr = 2.0 / p_.radial_cutoff;
     tA.resize(nlm_);
     tAw.resize(nlm_);
     for (int64_t i = a0; i < a1; ++i) {
+        expand(f, nl, i, true, w);
         double* g = dG + size_ * i;
         std::fill(g, g + size_, 0.0);
         double* rad = g;
@@ -335,45 +479,58 @@ void ChebyshevDescriptor::tangent(const FrameView& f, const NeighbourList& nl, i
         double* rad_w = g + nr_ + na_;
         double* ang_w = g + 2 * nr_ + na_;
         const double* vi = v + 3 * i;
-        for (int64_t p = nl.begin(i); p < nl.end(i); ++p) {
-            const double r = nl.dist[p];
-            if (r >= Rr) continue;
-            const double* d = &nl.vec[3 * p];
-            const double* vj = v + 3 * nl.index[p];
-            const double dr = (d[0] * (vj[0] - vi[0]) + d[1] * (vj[1] - vi[1]) + d[2] * (vj[2] - vi[2])) / r;
-            double fc, dfc;
-            cutoff_fn(r, Rr, fc, dfc);
-            chebyshev(2.0 * r / Rr - 1.0, nr_, w.T.data(), w.dT.data());
-            const double s = weighted_ ? p_.weights[species_(f.numbers[nl.index[p]])] : 0.0;
-            for (int n = 0; n < nr_; ++n) {
-                const double t = (w.dT[n] * (2.0 / Rr) * fc + w.T[n] * dfc) * dr;
-                rad[n] += t;
-                if (weighted_) rad_w[n] += s * t;
-            }
+        // radial: dG_n = sum_p d(T_n fc)/dr (u_p . (v_j - v_i))
+        const int64_t n = w.nr;
+        dr.resize(std::max<int64_t>(n, w.na));
+        for (int64_t p = 0; p < n; ++p) {
+            const double* vj = v + 3 * w.rj[p];
+            dr[p] = w.rux[p] * (vj[0] - vi[0]) + w.ruy[p] * (vj[1] - vi[1]) + w.ruz[p] * (vj[2] - vi[2]);
         }
-        expand(f, nl, i, true, w);
-        std::fill(tA.begin(), tA.end(), 0.0);
-        std::fill(tAw.begin(), tAw.end(), 0.0);
-        double tD = 0.0, tDw = 0.0;
-        for (size_t k = 0; k < w.pair.size(); ++k) {
-            const int64_t p = w.pair[k];
-            const double r = nl.dist[p];
-            const double* d = &nl.vec[3 * p];
-            const double* vj = v + 3 * nl.index[p];
-            const double dd[3] = {vj[0] - vi[0], vj[1] - vi[1], vj[2] - vi[2]};
-            const double u[3] = {d[0] / r, d[1] / r, d[2] / r};
-            const double dr = u[0] * dd[0] + u[1] * dd[1] + u[2] * dd[2];
-            const double du[3] = {(dd[0] - dr * u[0]) / r, (dd[1] - dr * u[1]) / r, (dd[2] - dr * u[2]) / r};
-            const double F = w.F[k], dF = w.dF[k], s = w.s[k];
-            const double* Z = &w.Z[k * nlm_];
-            const double* dZ = &w.dZ[3 * k * nlm_];
-            for (int q = 0; q < nlm_; ++q) {
-                const double t = dF * dr * Z[q] + F * (dZ[3 * q] * du[0] + dZ[3 * q + 1] * du[1] + dZ[3 * q + 2] * du[2]);
-                tA[q] += t;
-                tAw[q] += s * t;
+        w.dR.resize(static_cast<size_t>(nr_) * n);
+        radial_derivatives(nr_, two_over_rr, n, w.rx.data(), w.rfc.data(), w.rdfc.data(), w.T0.data(), w.T1.data(),
+                           w.U0.data(), w.U1.data(), w.dR.data());
+        for (int k = 0; k < nr_; ++k) {
+            const double* d = &w.dR[static_cast<size_t>(k) * n];
+            double sum = 0.0, sumw = 0.0;
+#pragma omp simd reduction(+ : sum, sumw)
+            for (int64_t p = 0; p < n; ++p) {
+                sum += d[p] * dr[p];
+                sumw += w.rs[p] * d[p] * dr[p];
             }
-            tD += 2.0 * F * dF * dr;
-            tDw += 2.0 * s * s * F * dF * dr;
+            rad[k] = sum;
+            if (weighted_) rad_w[k] = sumw;
+        }
+        // angular: dA_q = sum_p [F' dr Z_q + F grad Z_q . du], du = (dd - (u . dd) u) / r
+        const int64_t na = w.na;
+        ta.resize(na);
+        tux.resize(na);
+        tuy.resize(na);
+        tuz.resize(na);
+        double tD = 0.0, tDw = 0.0;
+        for (int64_t p = 0; p < na; ++p) {
+            const double* vj = v + 3 * w.aj[p];
+            const double dd[3] = {vj[0] - vi[0], vj[1] - vi[1], vj[2] - vi[2]};
+            const double u[3] = {w.ax[p], w.ay[p], w.az[p]};
+            const double d = u[0] * dd[0] + u[1] * dd[1] + u[2] * dd[2];
+            const double ir = 1.0 / w.ad[p];
+            ta[p] = w.adF[p] * d;
+            tux[p] = w.aF[p] * (dd[0] - d * u[0]) * ir;
+            tuy[p] = w.aF[p] * (dd[1] - d * u[1]) * ir;
+            tuz[p] = w.aF[p] * (dd[2] - d * u[2]) * ir;
+            tD += 2.0 * w.aF[p] * ta[p];
+            tDw += 2.0 * w.as[p] * w.as[p] * w.aF[p] * ta[p];
+        }
+        for (int q = 0; q < nlm_; ++q) {
+            const size_t o = static_cast<size_t>(q) * na;
+            double a = 0.0, aw = 0.0;
+#pragma omp simd reduction(+ : a, aw)
+            for (int64_t p = 0; p < na; ++p) {
+                const double t = ta[p] * w.Z[o + p] + w.Zx[o + p] * tux[p] + w.Zy[o + p] * tuy[p] + w.Zz[o + p] * tuz[p];
+                a += t;
+                aw += w.as[p] * t;
+            }
+            tA[q] = a;
+            tAw[q] = aw;
         }
         for (int l = 0; l < na_; ++l) {
             double tP = 0.0, tPw = 0.0;
@@ -381,14 +538,14 @@ void ChebyshevDescriptor::tangent(const FrameView& f, const NeighbourList& nl, i
                 tP += 2.0 * w.A[q] * tA[q];
                 tPw += 2.0 * w.Aw[q] * tAw[q];
             }
-            for (int n = 0; n < na_; ++n) {
-                ang[n] += 0.5 * b_[n * na_ + l] * tP;
-                if (weighted_) ang_w[n] += 0.5 * b_[n * na_ + l] * tPw;
+            for (int k = 0; k < na_; ++k) {
+                ang[k] += 0.5 * b_[k * na_ + l] * tP;
+                if (weighted_) ang_w[k] += 0.5 * b_[k * na_ + l] * tPw;
             }
         }
-        for (int n = 0; n < na_; ++n) {
-            ang[n] -= 0.5 * tD;
-            if (weighted_) ang_w[n] -= 0.5 * tDw;
+        for (int k = 0; k < na_; ++k) {
+            ang[k] -= 0.5 * tD;
+            if (weighted_) ang_w[k] -= 0.5 * tDw;
         }
     }
 }
