@@ -63,11 +63,33 @@ std::vector<double> aenet_typespin(int n) {
 // vectorise. "r" arrays hold the neighbours within the radial cut-off, "a" arrays those within the
 // angular one.
 struct ChebyshevDescriptor::Work {
-    int64_t nr = 0, na = 0;
-    std::vector<int32_t> rj, aj;                          // neighbour atoms
-    std::vector<double> rd, rx, rfc, rdfc, rs;            // radial: distance, 2r/Rr - 1, fc, fc', weight
-    std::vector<double> rux, ruy, ruz;                    // radial: unit vectors
-    std::vector<double> ad, aF, adF, as, ax, ay, az;      // angular: distance, fc, fc', weight, unit vector
+    // neighbours within one cut-off: atom, distance, typespin weight, unit vector, fc, fc'
+    struct Shell {
+        int64_t n = 0;
+        std::vector<int32_t> j;
+        std::vector<double> d, s, ux, uy, uz, fc, dfc;
+        void reserve(int64_t cap) {
+            n = 0;
+            if (static_cast<int64_t>(j.size()) >= cap) return;
+            j.resize(cap);
+            for (auto* v : {&d, &s, &ux, &uy, &uz, &fc, &dfc}) v->resize(cap);
+        }
+        void push(int32_t atom, double r, double weight, const double* vec) {
+            j[n] = atom;
+            d[n] = r;
+            s[n] = weight;
+            ux[n] = vec[0] / r;
+            uy[n] = vec[1] / r;
+            uz[n] = vec[2] / r;
+            ++n;
+        }
+        void cutoffs(double inv_rc) {
+#pragma omp simd
+            for (int64_t p = 0; p < n; ++p) cosine_cutoff(d[p], inv_rc, fc[p], dfc[p]);
+        }
+    };
+    Shell rad, ang;
+    std::vector<double> rx;                               // radial: 2r/Rr - 1
     std::vector<double> T0, T1, U0, U1, acc;              // Chebyshev recursions, per-neighbour sums
     std::vector<double> dR;                               // d(T_n fc)/dr [n * nr + p]
     std::vector<double> PI, C, S, Z, Zx, Zy, Zz;          // harmonics [q * na + p] and their u-gradients
@@ -123,49 +145,22 @@ void ChebyshevDescriptor::expand(const FrameView& f, const NeighbourList& nl, in
     const double Rr = p_.radial_cutoff, Ra = p_.angular_cutoff;
     const double inv_rr = 1.0 / Rr, inv_ra = 1.0 / Ra;
     const int64_t cap = nl.end(i) - nl.begin(i);
-    for (auto* v : {&w.rd, &w.rx, &w.rfc, &w.rdfc, &w.rs, &w.rux, &w.ruy, &w.ruz, &w.ad, &w.aF, &w.adF, &w.as,
-                    &w.ax, &w.ay, &w.az, &w.T0, &w.T1, &w.U0, &w.U1, &w.acc})
+    w.rad.reserve(cap);
+    w.ang.reserve(cap);
+    for (auto* v : {&w.rx, &w.T0, &w.T1, &w.U0, &w.U1, &w.acc})
         if (static_cast<int64_t>(v->size()) < cap) v->resize(cap);
-    if (static_cast<int64_t>(w.rj.size()) < cap) {
-        w.rj.resize(cap);
-        w.aj.resize(cap);
-    }
-    int64_t nr = 0, na = 0;
     for (int64_t p = nl.begin(i); p < nl.end(i); ++p) {
         const double r = nl.dist[p];
         if (r >= Rr && r >= Ra) continue;
         const int32_t j = nl.index[p];
         const double s = weighted_ ? p_.weights[species_(f.numbers[j])] : 0.0;
-        const double* d = &nl.vec[3 * p];
-        const double ir = 1.0 / r;
-        if (r < Rr) {
-            w.rj[nr] = j;
-            w.rd[nr] = r;
-            w.rs[nr] = s;
-            w.rux[nr] = d[0] * ir;
-            w.ruy[nr] = d[1] * ir;
-            w.ruz[nr] = d[2] * ir;
-            ++nr;
-        }
-        if (r < Ra) {
-            w.aj[na] = j;
-            w.ad[na] = r;
-            w.as[na] = s;
-            w.ax[na] = d[0] * ir;
-            w.ay[na] = d[1] * ir;
-            w.az[na] = d[2] * ir;
-            ++na;
-        }
+        if (r < Rr) w.rad.push(j, r, s, &nl.vec[3 * p]);
+        if (r < Ra) w.ang.push(j, r, s, &nl.vec[3 * p]);
     }
-    w.nr = nr;
-    w.na = na;
-#pragma omp simd
-    for (int64_t p = 0; p < nr; ++p) {
-        cosine_cutoff(w.rd[p], inv_rr, w.rfc[p], w.rdfc[p]);
-        w.rx[p] = 2.0 * w.rd[p] * inv_rr - 1.0;
-    }
-#pragma omp simd
-    for (int64_t p = 0; p < na; ++p) cosine_cutoff(w.ad[p], inv_ra, w.aF[p], w.adF[p]);
+    w.rad.cutoffs(inv_rr);
+    w.ang.cutoffs(inv_ra);
+    for (int64_t p = 0; p < w.rad.n; ++p) w.rx[p] = 2.0 * w.rad.d[p] * inv_rr - 1.0;
+    const int64_t na = w.ang.n;
 
     // real harmonics Z_lm (Schmidt semi-normalised: sum_m Z_lm(u) Z_lm(v) = P_l(u.v)), built from
     // Pi_l^m(z) = d^m P_l / dz^m and C_m + i S_m = (x + i y)^m
@@ -180,7 +175,7 @@ void ChebyshevDescriptor::expand(const FrameView& f, const NeighbourList& nl, in
         w.Zz.resize(w.Z.size());
     }
     auto PI = [&](int l, int m) { return &w.PI[static_cast<size_t>(l * st + m) * na]; };
-    const double* z = w.az.data();
+    const double* z = w.ang.uz.data();
     double dfact = 1.0;  // (2m-1)!!
     for (int m = 0; m <= L; ++m) {
         if (m > 0) dfact *= (2 * m - 1);
@@ -209,8 +204,8 @@ void ChebyshevDescriptor::expand(const FrameView& f, const NeighbourList& nl, in
         const double *c1 = C + (m - 1) * na, *s1 = S + (m - 1) * na;
 #pragma omp simd
         for (int64_t p = 0; p < na; ++p) {
-            c[p] = w.ax[p] * c1[p] - w.ay[p] * s1[p];
-            s[p] = w.ax[p] * s1[p] + w.ay[p] * c1[p];
+            c[p] = w.ang.ux[p] * c1[p] - w.ang.uy[p] * s1[p];
+            s[p] = w.ang.ux[p] * s1[p] + w.ang.uy[p] * c1[p];
         }
     }
     for (int l = 0; l <= L; ++l) {
@@ -266,8 +261,8 @@ void ChebyshevDescriptor::expand(const FrameView& f, const NeighbourList& nl, in
         double a = 0.0, aw = 0.0;
 #pragma omp simd reduction(+ : a, aw)
         for (int64_t p = 0; p < na; ++p) {
-            a += w.aF[p] * Zq[p];
-            aw += w.as[p] * w.aF[p] * Zq[p];
+            a += w.ang.fc[p] * Zq[p];
+            aw += w.ang.s[p] * w.ang.fc[p] * Zq[p];
         }
         w.A[q] = a;
         w.Aw[q] = aw;
@@ -275,8 +270,8 @@ void ChebyshevDescriptor::expand(const FrameView& f, const NeighbourList& nl, in
     double D = 0.0, Dw = 0.0;
 #pragma omp simd reduction(+ : D, Dw)
     for (int64_t p = 0; p < na; ++p) {
-        D += w.aF[p] * w.aF[p];
-        Dw += w.as[p] * w.as[p] * w.aF[p] * w.aF[p];
+        D += w.ang.fc[p] * w.ang.fc[p];
+        Dw += w.ang.s[p] * w.ang.s[p] * w.ang.fc[p] * w.ang.fc[p];
     }
     w.D = D;
     w.Dw = Dw;
@@ -293,7 +288,7 @@ void ChebyshevDescriptor::forward(const FrameView& f, const NeighbourList& nl, i
         double* rad_w = g + nr_ + na_;
         double* ang_w = g + 2 * nr_ + na_;
         // radial: G_n = sum_p T_n(x_p) fc_p, by the recursion over n for all neighbours at once
-        const int64_t n = w.nr;
+        const int64_t n = w.rad.n;
         double *Tm = w.T0.data(), *Tc = w.T1.data();
         for (int k = 0; k < nr_; ++k) {
             double sum = 0.0, sumw = 0.0;
@@ -301,24 +296,24 @@ void ChebyshevDescriptor::forward(const FrameView& f, const NeighbourList& nl, i
 #pragma omp simd reduction(+ : sum, sumw)
                 for (int64_t p = 0; p < n; ++p) {
                     Tc[p] = 1.0;
-                    sum += w.rfc[p];
-                    sumw += w.rs[p] * w.rfc[p];
+                    sum += w.rad.fc[p];
+                    sumw += w.rad.s[p] * w.rad.fc[p];
                 }
             } else if (k == 1) {
                 std::swap(Tm, Tc);
 #pragma omp simd reduction(+ : sum, sumw)
                 for (int64_t p = 0; p < n; ++p) {
                     Tc[p] = w.rx[p];
-                    sum += Tc[p] * w.rfc[p];
-                    sumw += w.rs[p] * Tc[p] * w.rfc[p];
+                    sum += Tc[p] * w.rad.fc[p];
+                    sumw += w.rad.s[p] * Tc[p] * w.rad.fc[p];
                 }
             } else {
 #pragma omp simd reduction(+ : sum, sumw)
                 for (int64_t p = 0; p < n; ++p) {
                     const double t = 2.0 * w.rx[p] * Tc[p] - Tm[p];
                     Tm[p] = t;
-                    sum += t * w.rfc[p];
-                    sumw += w.rs[p] * t * w.rfc[p];
+                    sum += t * w.rad.fc[p];
+                    sumw += w.rad.s[p] * t * w.rad.fc[p];
                 }
                 std::swap(Tm, Tc);
             }
@@ -397,22 +392,22 @@ void ChebyshevDescriptor::backward(const FrameView& f, const NeighbourList& nl, 
             add_pair_virial(vir, d, gv);
         };
         // radial: dE/dr_p = sum_n (g_n + s_p gw_n) d(T_n fc)/dr
-        const int64_t nrn = w.nr;
+        const int64_t nrn = w.rad.n;
         w.dR.resize(static_cast<size_t>(nr_) * nrn);
-        radial_derivatives(nr_, two_over_rr, nrn, w.rx.data(), w.rfc.data(), w.rdfc.data(), w.T0.data(),
+        radial_derivatives(nr_, two_over_rr, nrn, w.rx.data(), w.rad.fc.data(), w.rad.dfc.data(), w.T0.data(),
                            w.T1.data(), w.U0.data(), w.U1.data(), w.dR.data());
         for (int64_t p = 0; p < nrn; ++p) w.acc[p] = 0.0;
         for (int k = 0; k < nr_; ++k) {
             const double* d = &w.dR[static_cast<size_t>(k) * nrn];
             const double c = g_rad[k], cw = weighted_ ? g_rad_w[k] : 0.0;
 #pragma omp simd
-            for (int64_t p = 0; p < nrn; ++p) w.acc[p] += (c + cw * w.rs[p]) * d[p];
+            for (int64_t p = 0; p < nrn; ++p) w.acc[p] += (c + cw * w.rad.s[p]) * d[p];
         }
         for (int64_t p = 0; p < nrn; ++p) {
             const double dEdr = w.acc[p];
-            const double u[3] = {w.rux[p], w.ruy[p], w.ruz[p]};
+            const double u[3] = {w.rad.ux[p], w.rad.uy[p], w.rad.uz[p]};
             const double gv[3] = {dEdr * u[0], dEdr * u[1], dEdr * u[2]};
-            scatter(w.rj[p], gv, w.rd[p], u);
+            scatter(w.rad.j[p], gv, w.rad.d[p], u);
         }
         // angular: E = sum_l beta_l P_l + gamma D (+ typespin copy), with P_l = sum_m A_lm^2
         double gamma = 0.0, gamma_w = 0.0;
@@ -431,7 +426,7 @@ void ChebyshevDescriptor::backward(const FrameView& f, const NeighbourList& nl, 
                 dAw[q] = 2.0 * beta_w * w.Aw[q];
             }
         }
-        const int64_t nan = w.na;
+        const int64_t nan = w.ang.n;
         for (auto* v : {&mu, &muw, &nx, &ny, &nz, &nxw, &nyw, &nzw}) v->assign(nan, 0.0);
         for (int q = 0; q < nlm_; ++q) {
             const size_t o = static_cast<size_t>(q) * nan;
@@ -449,15 +444,15 @@ void ChebyshevDescriptor::backward(const FrameView& f, const NeighbourList& nl, 
             }
         }
         for (int64_t p = 0; p < nan; ++p) {
-            const double s = w.as[p], F = w.aF[p], dF = w.adF[p], r = w.ad[p];
-            const double u[3] = {w.ax[p], w.ay[p], w.az[p]};
+            const double s = w.ang.s[p], F = w.ang.fc[p], dF = w.ang.dfc[p], r = w.ang.d[p];
+            const double u[3] = {w.ang.ux[p], w.ang.uy[p], w.ang.uz[p]};
             const double m = mu[p] + s * muw[p];
             const double nu[3] = {nx[p] + s * nxw[p], ny[p] + s * nyw[p], nz[p] + s * nzw[p]};
             const double un = u[0] * nu[0] + u[1] * nu[1] + u[2] * nu[2];
             const double radial = dF * m + 2.0 * (gamma + gamma_w * s * s) * F * dF;
             double gv[3];
             for (int c = 0; c < 3; ++c) gv[c] = radial * u[c] + F * (nu[c] - un * u[c]) / r;
-            scatter(w.aj[p], gv, r, u);
+            scatter(w.ang.j[p], gv, r, u);
         }
         for (int k = 0; k < 6; ++k) virial[k] += vir[k];
     }
@@ -480,14 +475,14 @@ void ChebyshevDescriptor::tangent(const FrameView& f, const NeighbourList& nl, i
         double* ang_w = g + 2 * nr_ + na_;
         const double* vi = v + 3 * i;
         // radial: dG_n = sum_p d(T_n fc)/dr (u_p . (v_j - v_i))
-        const int64_t n = w.nr;
-        dr.resize(std::max<int64_t>(n, w.na));
+        const int64_t n = w.rad.n;
+        dr.resize(std::max<int64_t>(n, w.ang.n));
         for (int64_t p = 0; p < n; ++p) {
-            const double* vj = v + 3 * w.rj[p];
-            dr[p] = w.rux[p] * (vj[0] - vi[0]) + w.ruy[p] * (vj[1] - vi[1]) + w.ruz[p] * (vj[2] - vi[2]);
+            const double* vj = v + 3 * w.rad.j[p];
+            dr[p] = w.rad.ux[p] * (vj[0] - vi[0]) + w.rad.uy[p] * (vj[1] - vi[1]) + w.rad.uz[p] * (vj[2] - vi[2]);
         }
         w.dR.resize(static_cast<size_t>(nr_) * n);
-        radial_derivatives(nr_, two_over_rr, n, w.rx.data(), w.rfc.data(), w.rdfc.data(), w.T0.data(), w.T1.data(),
+        radial_derivatives(nr_, two_over_rr, n, w.rx.data(), w.rad.fc.data(), w.rad.dfc.data(), w.T0.data(), w.T1.data(),
                            w.U0.data(), w.U1.data(), w.dR.data());
         for (int k = 0; k < nr_; ++k) {
             const double* d = &w.dR[static_cast<size_t>(k) * n];
@@ -495,30 +490,30 @@ void ChebyshevDescriptor::tangent(const FrameView& f, const NeighbourList& nl, i
 #pragma omp simd reduction(+ : sum, sumw)
             for (int64_t p = 0; p < n; ++p) {
                 sum += d[p] * dr[p];
-                sumw += w.rs[p] * d[p] * dr[p];
+                sumw += w.rad.s[p] * d[p] * dr[p];
             }
             rad[k] = sum;
             if (weighted_) rad_w[k] = sumw;
         }
         // angular: dA_q = sum_p [F' dr Z_q + F grad Z_q . du], du = (dd - (u . dd) u) / r
-        const int64_t na = w.na;
+        const int64_t na = w.ang.n;
         ta.resize(na);
         tux.resize(na);
         tuy.resize(na);
         tuz.resize(na);
         double tD = 0.0, tDw = 0.0;
         for (int64_t p = 0; p < na; ++p) {
-            const double* vj = v + 3 * w.aj[p];
+            const double* vj = v + 3 * w.ang.j[p];
             const double dd[3] = {vj[0] - vi[0], vj[1] - vi[1], vj[2] - vi[2]};
-            const double u[3] = {w.ax[p], w.ay[p], w.az[p]};
+            const double u[3] = {w.ang.ux[p], w.ang.uy[p], w.ang.uz[p]};
             const double d = u[0] * dd[0] + u[1] * dd[1] + u[2] * dd[2];
-            const double ir = 1.0 / w.ad[p];
-            ta[p] = w.adF[p] * d;
-            tux[p] = w.aF[p] * (dd[0] - d * u[0]) * ir;
-            tuy[p] = w.aF[p] * (dd[1] - d * u[1]) * ir;
-            tuz[p] = w.aF[p] * (dd[2] - d * u[2]) * ir;
-            tD += 2.0 * w.aF[p] * ta[p];
-            tDw += 2.0 * w.as[p] * w.as[p] * w.aF[p] * ta[p];
+            const double ir = 1.0 / w.ang.d[p];
+            ta[p] = w.ang.dfc[p] * d;
+            tux[p] = w.ang.fc[p] * (dd[0] - d * u[0]) * ir;
+            tuy[p] = w.ang.fc[p] * (dd[1] - d * u[1]) * ir;
+            tuz[p] = w.ang.fc[p] * (dd[2] - d * u[2]) * ir;
+            tD += 2.0 * w.ang.fc[p] * ta[p];
+            tDw += 2.0 * w.ang.s[p] * w.ang.s[p] * w.ang.fc[p] * ta[p];
         }
         for (int q = 0; q < nlm_; ++q) {
             const size_t o = static_cast<size_t>(q) * na;
@@ -527,7 +522,7 @@ void ChebyshevDescriptor::tangent(const FrameView& f, const NeighbourList& nl, i
             for (int64_t p = 0; p < na; ++p) {
                 const double t = ta[p] * w.Z[o + p] + w.Zx[o + p] * tux[p] + w.Zy[o + p] * tuy[p] + w.Zz[o + p] * tuz[p];
                 a += t;
-                aw += w.as[p] * t;
+                aw += w.ang.s[p] * t;
             }
             tA[q] = a;
             tAw[q] = aw;
