@@ -173,3 +173,9 @@ def test_checkpoint_and_resume(small_data, tmp_path):
     other = small_data.subset(range(10))
     with pytest.raises(ldrx.ModelFileError, match="another training set"):
         ANN(epochs=30, checkpoint=str(ck), **SMALL).fit(other)
+
+
+def test_weight_decay_shrinks_weights(small_data):
+    a = ANN(epochs=40, **SMALL).fit(small_data)
+    b = ANN(epochs=40, l2=1e-3, **SMALL).fit(small_data)
+    assert np.linalg.norm(b.theta) < 0.9 * np.linalg.norm(a.theta)

@@ -21,20 +21,17 @@ Vec3 cross(const Vec3& a, const Vec3& b) {
 double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
 double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
 
-// Geometry of the binning: an "effective" cell whose periodic rows are the frame's lattice vectors
-// and whose non-periodic rows are replaced by an orthonormal completion (their length and direction
-// do not matter, only that the three rows span space).
-struct Binning {
+// An "effective" cell whose periodic rows are the frame's lattice vectors and whose non-periodic rows
+// are replaced by an orthonormal completion (their length and direction do not matter, only that the
+// three rows span space), with its inverse and plane spacings.
+struct CellGeometry {
     Vec3 rows[3];        // effective cell
     Vec3 inv_cols[3];    // columns of the inverse: frac_k = dot(r, inv_cols[k])
     double width[3];     // distance between lattice planes per unit fractional coordinate
     bool periodic[3];
-    double lo[3], bin_frac[3];  // bins start at lo and are bin_frac wide (fractional units)
-    int nbins[3];
-    int reach[3];        // bins to scan on each side
 };
 
-void make_effective_cell(const FrameView& f, Binning& b) {
+void make_effective_cell(const FrameView& f, CellGeometry& b) {
     Vec3 given[3];
     std::vector<int> per, nonper;
     for (int k = 0; k < 3; ++k) {
@@ -98,7 +95,7 @@ void build_neighbour_list(const FrameView& f, double cutoff, NeighbourList& out,
     out.shift.clear();
     if (n == 0) return;
 
-    Binning b;
+    CellGeometry b;
     make_effective_cell(f, b);
 
     // fractional coordinates, wrapped into [0, 1) along periodic directions
@@ -120,138 +117,141 @@ void build_neighbour_list(const FrameView& f, double cutoff, NeighbourList& out,
             frac[3 * i + k] = s;
         }
     }
-    // bins
-    int64_t total_bins = 1;
-    double span[3];
+    // Periodic images ("ghosts") of every atom that can lie within the cut-off of some atom of the
+    // frame: image shifts per periodic direction reach cutoff / (plane spacing) cells beyond the
+    // wrapped cell, and images outside the atoms' bounding box grown by the cut-off are dropped.
+    const Vec3* L = reinterpret_cast<const Vec3*>(f.cell);  // the frame's own lattice rows
+    std::vector<double> w(3 * n);                           // wrapped Cartesian positions r - wrap . L
+    for (int64_t i = 0; i < n; ++i)
+        for (int k = 0; k < 3; ++k)
+            w[3 * i + k] = f.positions[3 * i + k] -
+                           (wrap[3 * i] * L[0][k] + wrap[3 * i + 1] * L[1][k] + wrap[3 * i + 2] * L[2][k]);
+    double lo[3], hi[3];
     for (int k = 0; k < 3; ++k) {
-        double lo = 0.0;
-        span[k] = 1.0;
-        if (!b.periodic[k]) {
-            lo = std::numeric_limits<double>::max();
-            double hi = -lo;
-            for (int64_t i = 0; i < n; ++i) {
-                lo = std::min(lo, frac[3 * i + k]);
-                hi = std::max(hi, frac[3 * i + k]);
-            }
-            span[k] = std::max(hi - lo, 1e-12);
+        lo[k] = std::numeric_limits<double>::max();
+        hi[k] = -lo[k];
+        for (int64_t i = 0; i < n; ++i) {
+            lo[k] = std::min(lo[k], w[3 * i + k]);
+            hi[k] = std::max(hi[k], w[3 * i + k]);
         }
-        // bins of about half the cut-off: with the per-atom pruning below, the scanned volume is close
-        // to the cut-off cube instead of 27 bins of the cut-off's size
-        const double extent = span[k] * b.width[k];
-        int nb = static_cast<int>(std::min(std::floor(2.0 * extent / cutoff), 1e6));
-        nb = std::max(nb, 1);
-        b.lo[k] = lo;
-        b.nbins[k] = nb;
-        total_bins *= nb;
+        lo[k] -= cutoff;
+        hi[k] += cutoff;
     }
-    // keep the number of bins proportional to the number of atoms (sparse systems)
-    while (total_bins > 8 * n + 64) {
-        int k = 0;
-        for (int m = 1; m < 3; ++m)
-            if (b.nbins[m] > b.nbins[k]) k = m;
-        total_bins /= b.nbins[k];
-        b.nbins[k] = std::max(1, b.nbins[k] / 2);
-        total_bins *= b.nbins[k];
-    }
+    int reach[3];
+    double ext[3];  // cut-off in fractional units
     for (int k = 0; k < 3; ++k) {
-        b.bin_frac[k] = span[k] / b.nbins[k];
-        const double bin_len = b.bin_frac[k] * b.width[k];
-        double reach = std::ceil(cutoff / bin_len);
-        if (!b.periodic[k]) reach = std::min(reach, static_cast<double>(b.nbins[k] - 1));
-        if (reach > 1e5) throw std::invalid_argument("cell too thin for the cut-off (more than 1e5 periodic images)");
-        b.reach[k] = static_cast<int>(reach);
+        ext[k] = cutoff / b.width[k];
+        if (!b.periodic[k]) {
+            reach[k] = 0;
+            continue;
+        }
+        if (ext[k] > 1e5) throw std::invalid_argument("cell too thin for the cut-off (more than 1e5 periodic images)");
+        reach[k] = static_cast<int>(std::ceil(ext[k]));
     }
-    auto bin_of = [&](int64_t i, int k) {
-        int c = static_cast<int>(std::floor((frac[3 * i + k] - b.lo[k]) / b.bin_frac[k]));
-        return std::min(std::max(c, 0), b.nbins[k] - 1);
+    std::vector<double> gpos;    // ghost positions
+    std::vector<int32_t> gsrc;   // atom each ghost is an image of
+    std::vector<int32_t> gimg;   // its image shift (3 ints)
+    for (int s0 = -reach[0]; s0 <= reach[0]; ++s0)
+        for (int s1 = -reach[1]; s1 <= reach[1]; ++s1)
+            for (int s2 = -reach[2]; s2 <= reach[2]; ++s2) {
+                const int sh[3] = {s0, s1, s2};
+                double S[3];
+                for (int k = 0; k < 3; ++k) S[k] = s0 * L[0][k] + s1 * L[1][k] + s2 * L[2][k];
+                for (int64_t j = 0; j < n; ++j) {
+                    bool keep = true;
+                    for (int k = 0; k < 3 && keep; ++k) {
+                        const double fk = frac[3 * j + k] + sh[k];
+                        if (b.periodic[k] && (fk <= -ext[k] || fk >= 1.0 + ext[k])) keep = false;
+                        const double x = w[3 * j + k] + S[k];
+                        if (x < lo[k] || x > hi[k]) keep = false;
+                    }
+                    if (!keep) continue;
+                    for (int k = 0; k < 3; ++k) gpos.push_back(w[3 * j + k] + S[k]);
+                    gsrc.push_back(static_cast<int32_t>(j));
+                    gimg.insert(gimg.end(), sh, sh + 3);
+                }
+            }
+    const int64_t ng = static_cast<int64_t>(gsrc.size());
+
+    // Cartesian bins of about half the cut-off over the grown bounding box (fewer if that would make
+    // many more bins than ghosts), and the stencil of bin offsets that can hold a point within the
+    // cut-off of a point of the centre bin.
+    double bin = 0.5 * cutoff;
+    int nb[3];
+    for (;;) {
+        int64_t total = 1;
+        for (int k = 0; k < 3; ++k) {
+            nb[k] = std::max(1, static_cast<int>(std::min(std::ceil((hi[k] - lo[k]) / bin), 1e6)));
+            total *= nb[k];
+        }
+        if (total <= 8 * ng + 64) break;
+        bin *= 1.5;
+    }
+    const int64_t nbin = static_cast<int64_t>(nb[0]) * nb[1] * nb[2];
+    auto bin_index = [&](const double* x, int* c) {
+        for (int k = 0; k < 3; ++k)
+            c[k] = std::min(nb[k] - 1, std::max(0, static_cast<int>((x[k] - lo[k]) / bin)));
+        return (static_cast<int64_t>(c[0]) * nb[1] + c[1]) * nb[2] + c[2];
     };
-    // counting sort of atoms into bins
-    const int64_t nbin = static_cast<int64_t>(b.nbins[0]) * b.nbins[1] * b.nbins[2];
-    std::vector<int64_t> bin_start(nbin + 1, 0), atom_bin(n);
-    std::vector<int32_t> bin_atoms(n);
-    for (int64_t i = 0; i < n; ++i) {
-        const int64_t c = (static_cast<int64_t>(bin_of(i, 0)) * b.nbins[1] + bin_of(i, 1)) * b.nbins[2] +
-                          bin_of(i, 2);
-        atom_bin[i] = c;
-        ++bin_start[c + 1];
+    std::vector<int64_t> bin_start(nbin + 1, 0), gbin(ng);
+    for (int64_t g = 0; g < ng; ++g) {
+        int c[3];
+        gbin[g] = bin_index(&gpos[3 * g], c);
+        ++bin_start[gbin[g] + 1];
     }
     for (int64_t c = 0; c < nbin; ++c) bin_start[c + 1] += bin_start[c];
+    std::vector<int64_t> order(ng);
     {
         std::vector<int64_t> fill(bin_start.begin(), bin_start.end() - 1);
-        for (int64_t i = 0; i < n; ++i) bin_atoms[fill[atom_bin[i]]++] = static_cast<int32_t>(i);
+        for (int64_t g = 0; g < ng; ++g) order[fill[gbin[g]]++] = g;
     }
-    const Vec3* L = reinterpret_cast<const Vec3*>(f.cell);  // the frame's own lattice rows
-    // wrapped Cartesian positions w = r - wrap . L, stored in bin order for the candidate scan
-    std::vector<double> wpos(3 * n);
-    for (int64_t p = 0; p < n; ++p) {
-        const int64_t j = bin_atoms[p];
-        for (int k = 0; k < 3; ++k)
-            wpos[3 * p + k] = f.positions[3 * j + k] - (wrap[3 * j] * L[0][k] + wrap[3 * j + 1] * L[1][k] +
-                                                       wrap[3 * j + 2] * L[2][k]);
+    std::vector<double> sx(ng), sy(ng), sz(ng);  // ghost positions in bin order
+    for (int64_t q = 0; q < ng; ++q) {
+        sx[q] = gpos[3 * order[q]];
+        sy[q] = gpos[3 * order[q] + 1];
+        sz[q] = gpos[3 * order[q] + 2];
     }
-    std::vector<double> wself(3 * n);
-    for (int64_t p = 0; p < n; ++p)
-        for (int k = 0; k < 3; ++k) wself[3 * bin_atoms[p] + k] = wpos[3 * p + k];
+    const int D = static_cast<int>(std::ceil(cutoff / bin));
+    std::vector<std::array<int, 3>> stencil;
+    for (int d0 = -D; d0 <= D; ++d0)
+        for (int d1 = -D; d1 <= D; ++d1)
+            for (int d2 = -D; d2 <= D; ++d2) {
+                double m2 = 0.0;
+                for (int d : {d0, d1, d2}) {
+                    const double g = std::max(std::abs(d) - 1, 0) * bin;
+                    m2 += g * g;
+                }
+                if (m2 < cutoff * cutoff) stencil.push_back({d0, d1, d2});
+            }
 
     const double rc2 = cutoff * cutoff;
     auto scan_atom = [&](int64_t i, std::vector<int32_t>& idx, std::vector<double>& vec,
                          std::vector<double>& dist, std::vector<int32_t>& sh) {
-        const int64_t c = atom_bin[i];
-        const int ci[3] = {static_cast<int>(c / (static_cast<int64_t>(b.nbins[1]) * b.nbins[2])),
-                           static_cast<int>((c / b.nbins[2]) % b.nbins[1]),
-                           static_cast<int>(c % b.nbins[2])};
+        int c[3];
+        bin_index(&w[3 * i], c);
+        const double xi = w[3 * i], yi = w[3 * i + 1], zi = w[3 * i + 2];
         const double* ri = f.positions + 3 * i;
-        for (int d0 = -b.reach[0]; d0 <= b.reach[0]; ++d0) {
-            int t[3], img[3];
-            // bin x (unwrapped index, images included) along k, or false if out of range or if its slab
-            // is further than the cut-off from atom i (a lower bound on the distance in any cell)
-            auto resolve = [&](int k, int d) {
-                int x = ci[k] + d;
-                const double fi = frac[3 * i + k];
-                const double x0 = b.lo[k] + x * b.bin_frac[k], x1 = x0 + b.bin_frac[k];
-                const double gap = (fi < x0 ? x0 - fi : (fi > x1 ? fi - x1 : 0.0)) * b.width[k];
-                if (gap >= cutoff) return false;
-                if (b.periodic[k]) {
-                    const int q = (x >= 0) ? x / b.nbins[k] : -((-x + b.nbins[k] - 1) / b.nbins[k]);
-                    t[k] = x - q * b.nbins[k];
-                    img[k] = q;
-                    return true;
-                }
-                if (x < 0 || x >= b.nbins[k]) return false;
-                t[k] = x;
-                img[k] = 0;
-                return true;
-            };
-            if (!resolve(0, d0)) continue;
-            for (int d1 = -b.reach[1]; d1 <= b.reach[1]; ++d1) {
-                if (!resolve(1, d1)) continue;
-                for (int d2 = -b.reach[2]; d2 <= b.reach[2]; ++d2) {
-                    if (!resolve(2, d2)) continue;
-                    const int64_t tb = (static_cast<int64_t>(t[0]) * b.nbins[1] + t[1]) * b.nbins[2] + t[2];
-                    // image shift of the bin, relative to atom i's wrapped position
-                    double o[3];
-                    for (int k = 0; k < 3; ++k)
-                        o[k] = img[0] * L[0][k] + img[1] * L[1][k] + img[2] * L[2][k] - wself[3 * i + k];
-                    const bool self_image = img[0] == 0 && img[1] == 0 && img[2] == 0;
-                    for (int64_t p = bin_start[tb]; p < bin_start[tb + 1]; ++p) {
-                        double d[3] = {wpos[3 * p] + o[0], wpos[3 * p + 1] + o[1], wpos[3 * p + 2] + o[2]};
-                        const double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                        if (r2 >= rc2) continue;
-                        const int64_t j = bin_atoms[p];
-                        if (j == i && self_image) continue;
-                        int m[3];
-                        for (int k = 0; k < 3; ++k) m[k] = img[k] + wrap[3 * i + k] - wrap[3 * j + k];
-                        // the vector in the caller's coordinates, r_j - r_i + m . L (same image)
-                        const double* rj = f.positions + 3 * j;
-                        for (int k = 0; k < 3; ++k)
-                            d[k] = rj[k] - ri[k] + m[0] * L[0][k] + m[1] * L[1][k] + m[2] * L[2][k];
-                        const double r2x = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                        idx.push_back(static_cast<int32_t>(j));
-                        vec.insert(vec.end(), d, d + 3);
-                        dist.push_back(std::sqrt(r2x));
-                        if (with_shifts) sh.insert(sh.end(), m, m + 3);
-                    }
-                }
+        for (const auto& st : stencil) {
+            const int t0 = c[0] + st[0], t1 = c[1] + st[1], t2 = c[2] + st[2];
+            if (t0 < 0 || t0 >= nb[0] || t1 < 0 || t1 >= nb[1] || t2 < 0 || t2 >= nb[2]) continue;
+            const int64_t tb = (static_cast<int64_t>(t0) * nb[1] + t1) * nb[2] + t2;
+            for (int64_t q = bin_start[tb]; q < bin_start[tb + 1]; ++q) {
+                const double dx = sx[q] - xi, dy = sy[q] - yi, dz = sz[q] - zi;
+                if (dx * dx + dy * dy + dz * dz >= rc2) continue;
+                const int64_t g = order[q];
+                const int32_t j = gsrc[g];
+                const int32_t* img = &gimg[3 * g];
+                if (j == i && img[0] == 0 && img[1] == 0 && img[2] == 0) continue;
+                int m[3];
+                for (int k = 0; k < 3; ++k) m[k] = img[k] + wrap[3 * i + k] - wrap[3 * j + k];
+                // the vector in the caller's coordinates, r_j - r_i + m . L (same image)
+                const double* rj = f.positions + 3 * j;
+                double d[3];
+                for (int k = 0; k < 3; ++k) d[k] = rj[k] - ri[k] + m[0] * L[0][k] + m[1] * L[1][k] + m[2] * L[2][k];
+                idx.push_back(j);
+                vec.insert(vec.end(), d, d + 3);
+                dist.push_back(std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]));
+                if (with_shifts) sh.insert(sh.end(), m, m + 3);
             }
         }
     };

@@ -46,6 +46,7 @@ class ANNHyper:
     epochs: int = 500                 # loss-and-gradient evaluations (aenet's ITERATIONS)
     force_weight: float = 0.0         # 0: energies only (aenet); else weight of the force MSE
     force_fraction: float = 1.0       # fraction of the frames with forces used in the force term
+    l2: float = 0.0                   # weight decay: adds l2 / 2 * |w|^2 to the loss (normalised units)
     radial_cutoff: float = 8.0
     radial_order: int = 16
     angular_cutoff: float = 6.5
@@ -73,6 +74,8 @@ class ANNHyper:
             raise ValueError("epochs must be >= 0")
         if self.force_weight < 0:
             raise ValueError("force_weight must be >= 0")
+        if self.l2 < 0:
+            raise ValueError("l2 must be >= 0")
         if not 0 < self.force_fraction <= 1:
             raise ValueError("force_fraction must be in (0, 1]")
         if self.angular_cutoff > self.radial_cutoff:
@@ -210,6 +213,9 @@ class ANN(Model):
 
         def fun(x):
             loss, grad, info = trainer.loss_grad(x)
+            if h.l2:
+                loss += 0.5 * h.l2 * float(x @ x)
+                grad += h.l2 * x
             fun.info = info
             return loss, grad
 
