@@ -183,3 +183,20 @@ def test_save_load(tmp_path, ldr_sample):
 def test_empty_folder(tmp_path):
     with pytest.raises(DataError, match="no .xsf files"):
         ldrx.read(tmp_path)
+
+
+def test_core_view_follows_the_arrays(ldr_sample):
+    from ldrx.descriptors import Chebyshev
+    d = ldr_sample.subset(range(2))
+    c = Chebyshev(d.species, 5.0, 4, 4.0, 2)
+    g0 = c.compute(d)
+    moved = d.positions.copy()
+    moved[0] += 0.05
+    d.positions = moved               # replaced array
+    g1 = c.compute(d)
+    d.positions[0] -= 0.05            # changed in place
+    g2 = c.compute(d)
+    assert not np.allclose(g0, g1) and np.allclose(g0, g2)
+    d.numbers = d.numbers[:-1]
+    with pytest.raises(DataError, match="numbers has"):
+        c.compute(d)

@@ -150,11 +150,15 @@ class Dataset:
         return [chemical_symbols[z] for z in self.species]
 
     def batch(self):
-        """The frames as the C++ core sees them (cached; arrays are shared, not copied)."""
-        if self._batch is None:
-            self._batch = _core.Batch(self.numbers, self.positions, self.cells,
-                                      self.pbc.astype(np.uint8), self.offsets)
-        return self._batch
+        """The frames as the C++ core sees them. The arrays are shared, not copied, so in-place changes
+        are seen; the view is rebuilt when an array is replaced."""
+        arrays = (self.numbers, self.positions, self.cells, self.pbc, self.offsets)
+        if self._batch is None or any(a is not b for a, b in zip(arrays, self._batch[0])):
+            self._check_layout()
+            view = _core.Batch(self.numbers, self.positions, self.cells,
+                               np.ascontiguousarray(self.pbc).view(np.uint8), self.offsets)
+            self._batch = (arrays, view)
+        return self._batch[1]
 
     def has_forces(self):
         return bool(np.isfinite(self.forces).any())
