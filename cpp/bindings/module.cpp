@@ -6,10 +6,12 @@ namespace py = pybind11;
 namespace ldrx {
 void register_core(py::module_& m);
 void register_chebyshev(py::module_& m);
+void register_snap(py::module_& m);
 }  // namespace ldrx
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "ldrx compiled core: neighbour lists, descriptors and model kernels";
     ldrx::register_core(m);
     ldrx::register_chebyshev(m);
+    ldrx::register_snap(m);
 }
