@@ -4,3 +4,4 @@
 from .chebyshev import Chebyshev
 
 __all__ = ["Chebyshev"]
+from .bispectrum import Bispectrum; __all__.append("Bispectrum")  # noqa: E402,E702
