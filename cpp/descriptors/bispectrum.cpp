@@ -443,7 +443,7 @@ void BispectrumDescriptor::compute_deidrj(const Work& w, double dedr[3]) const {
     }
 }
 
-void BispectrumDescriptor::db_from_du(const Work& w, const double* dur, const double* dui, double* dB) const {
+void BispectrumDescriptor::compute_dbidu(const Work& w, const double* dur, const double* dui, double* dB) const {
     auto term = [&](int jj, const ZTriple& z) {
         const int64_t u0 = ublock_[jj];
         return half_dot(half_size(jj), &halfw_[u0], dur + u0, dui + u0, &w.zlist_r[z.zoff], &w.zlist_i[z.zoff]);
@@ -457,7 +457,7 @@ void BispectrumDescriptor::db_from_du(const Work& w, const double* dur, const do
 }
 
 void BispectrumDescriptor::compute_dbidrj(const Work& w, double* dB) const {
-    for (int k = 0; k < 3; ++k) db_from_du(w, &w.dulist_r[k * idxu_], &w.dulist_i[k * idxu_], dB + k * ncoeff_);
+    for (int k = 0; k < 3; ++k) compute_dbidu(w, &w.dulist_r[k * idxu_], &w.dulist_i[k * idxu_], dB + k * ncoeff_);
 }
 
 // ------------------------------------------------------------------------------------------- kernels
@@ -524,7 +524,7 @@ void BispectrumDescriptor::tangent(const FrameView& f, const NeighbourList& nl, 
                 }
             }
         }
-        db_from_du(w, tr.data(), ti.data(), dG + ncoeff_ * i);
+        compute_dbidu(w, tr.data(), ti.data(), dG + ncoeff_ * i);
     }
 }
 

@@ -113,6 +113,10 @@ public:
     void compute_deidrj(const Work& w, double dedr[3]) const;
     // dB_i/dr_n [3 * ncoeff], xyz-major (needs compute_zi(all) and compute_duidrj).
     void compute_dbidrj(const Work& w, double* dB) const;
+    // dB [ncoeff] along a perturbation dU of U_tot (idxu() entries each; only half planes are read): the
+    // three-term formula, linear in dU, so sums of neighbour derivatives can be contracted at once.
+    void compute_dbidu(const Work& w, const double* dur, const double* dui, double* dB) const;
+    int64_t idxu() const { return idxu_; }  // size of a U-like array
 
     // Per-species summed derivatives, the force rows of a linear fit, for every atom of the batch:
     // rows[a, t, x, k] = -d(sum_{i of species t} B_k(i)) / d r_{a,x}  (LAMMPS snad/atom: the sign of a force)
@@ -138,8 +142,6 @@ private:
     void uarray(double x, double y, double z, double z0, double r, double* ur, double* ui) const;
     void make_indices();
     void make_clebsch_gordan();
-    // Directional derivative of B: dB_k = three-term formula with dU in place of the derivative of U_tot.
-    void db_from_du(const Work& w, const double* dur, const double* dui, double* dB) const;
 
     BispectrumParams p_;
     SpeciesMap species_;

@@ -1,0 +1,1 @@
+"""Optimisers and solvers shared by the model families."""
