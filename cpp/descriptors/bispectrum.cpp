@@ -7,6 +7,12 @@
 
 #include "core/parallel.hpp"
 
+// vendored Eigen: keep its own warnings out of the build log
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#include <Eigen/Core>
+#pragma GCC diagnostic pop
+
 namespace ldrx {
 namespace {
 
@@ -109,6 +115,10 @@ void BispectrumDescriptor::make_indices() {
     ublock_.assign(J + 2, 0);
     for (int j = 0; j <= J; ++j) ublock_[j + 1] = ublock_[j] + int64_t(j + 1) * (j + 1);
     idxu_ = ublock_[J + 1];
+
+    hoff_.assign(J + 2, 0);
+    for (int j = 0; j <= J; ++j) hoff_[j + 1] = hoff_[j] + half_size(j);
+    nhalf_ = hoff_[J + 1];
 
     halfw_.assign(idxu_, 0.0);
     for (int j = 0; j <= J; ++j)
@@ -384,49 +394,56 @@ void BispectrumDescriptor::compute_duidrj(int n, Work& w) const {
     const double ar = z0 * r0inv, ai = -z * r0inv, br = y * r0inv, bi = -x * r0inv;
     const double u[3] = {x / r, y / r, z / r};
     const double dr0invdr = -r0inv * r0inv * r0inv * (r + z0 * dz0dr);
+    // derivatives of the Cayley-Klein parameters along x, y, z
+    double dar[3], dai[3], dbr[3], dbi[3];
+    for (int k = 0; k < 3; ++k) {
+        const double dr0inv = dr0invdr * u[k];
+        dar[k] = dz0dr * u[k] * r0inv + z0 * dr0inv;
+        dai[k] = -z * dr0inv - (k == 2 ? r0inv : 0.0);
+        dbr[k] = y * dr0inv + (k == 1 ? r0inv : 0.0);
+        dbi[k] = -x * dr0inv - (k == 0 ? r0inv : 0.0);
+    }
     const double* Ur = &w.ulist_r[n * idxu_];
     const double* Ui = &w.ulist_i[n * idxu_];
+    double* dur[3] = {&w.dulist_r[0], &w.dulist_r[idxu_], &w.dulist_r[2 * idxu_]};
+    double* dui[3] = {&w.dulist_i[0], &w.dulist_i[idxu_], &w.dulist_i[2 * idxu_]};
     const int P = J2_ + 2;
+    for (int k = 0; k < 3; ++k) dur[k][0] = dui[k][0] = 0.0;
+    // the recursion of uarray, differentiated (product rule), for the three directions at once
+    for (int j = 1; j <= J2_; ++j) {
+        const int64_t cur = ublock_[j], prev = ublock_[j - 1];
+        for (int mb = 0; 2 * mb <= j; ++mb) {
+            const int64_t c0 = cur + mb * (j + 1), p0 = prev + mb * j;
+            for (int k = 0; k < 3; ++k)
+                for (int ma = 0; ma <= j; ++ma) dur[k][c0 + ma] = dui[k][c0 + ma] = 0.0;
+            for (int ma = 0; ma < j; ++ma) {
+                const double ca = rootpq_[(j - ma) * P + (j - mb)];
+                const double cb = rootpq_[(ma + 1) * P + (j - mb)];
+                const double qr = Ur[p0 + ma], qi = Ui[p0 + ma];
+                for (int k = 0; k < 3; ++k) {
+                    const double pr = dur[k][p0 + ma], pi = dui[k][p0 + ma];
+                    dur[k][c0 + ma] += ca * (dar[k] * qr + dai[k] * qi + ar * pr + ai * pi);
+                    dui[k][c0 + ma] += ca * (dar[k] * qi - dai[k] * qr + ar * pi - ai * pr);
+                    dur[k][c0 + ma + 1] -= cb * (dbr[k] * qr + dbi[k] * qi + br * pr + bi * pi);
+                    dui[k][c0 + ma + 1] -= cb * (dbr[k] * qi - dbi[k] * qr + br * pi - bi * pr);
+                }
+            }
+        }
+        if (j < J2_)  // the next layer reads one column beyond this layer's half plane
+            for (int k = 0; k < 3; ++k) fill_by_symmetry(j, dur[k] + cur, dui[k] + cur);
+    }
+    // d(fc w U)/dr_k = w (fc' u_k U + fc dU/dr_k), on the half planes (all that the contractions read)
     double fc, dfc;
     switching(p_.switchflag, r, p_.rmin0, rc, fc, dfc);
     const double s = fc * w.w[n], ds = dfc * w.w[n];
     for (int k = 0; k < 3; ++k) {
-        const double dr0inv = dr0invdr * u[k];
-        const double dz0 = dz0dr * u[k];
-        const double dar = dz0 * r0inv + z0 * dr0inv;
-        const double dai = -z * dr0inv - (k == 2 ? r0inv : 0.0);
-        const double dbr = y * dr0inv + (k == 1 ? r0inv : 0.0);
-        const double dbi = -x * dr0inv - (k == 0 ? r0inv : 0.0);
-        double* dur = &w.dulist_r[k * idxu_];
-        double* dui = &w.dulist_i[k * idxu_];
-        dur[0] = dui[0] = 0.0;
-        for (int j = 1; j <= J2_; ++j) {
-            double* cr = dur + ublock_[j];
-            double* ci = dui + ublock_[j];
-            for (int mb = 0; 2 * mb <= j; ++mb) {
-                double* c_r = cr + mb * (j + 1);
-                double* c_i = ci + mb * (j + 1);
-                const double* p_r = dur + ublock_[j - 1] + mb * j;
-                const double* p_i = dui + ublock_[j - 1] + mb * j;
-                const double* q_r = Ur + ublock_[j - 1] + mb * j;
-                const double* q_i = Ui + ublock_[j - 1] + mb * j;
-                for (int ma = 0; ma <= j; ++ma) c_r[ma] = c_i[ma] = 0.0;
-                for (int ma = 0; ma < j; ++ma) {
-                    const double ca = rootpq_[(j - ma) * P + (j - mb)];
-                    c_r[ma] += ca * (dar * q_r[ma] + dai * q_i[ma] + ar * p_r[ma] + ai * p_i[ma]);
-                    c_i[ma] += ca * (dar * q_i[ma] - dai * q_r[ma] + ar * p_i[ma] - ai * p_r[ma]);
-                    const double cb = rootpq_[(ma + 1) * P + (j - mb)];
-                    c_r[ma + 1] -= cb * (dbr * q_r[ma] + dbi * q_i[ma] + br * p_r[ma] + bi * p_i[ma]);
-                    c_i[ma + 1] -= cb * (dbr * q_i[ma] - dbi * q_r[ma] + br * p_i[ma] - bi * p_r[ma]);
-                }
-            }
-            fill_by_symmetry(j, cr, ci);
-        }
-        // d(fc w U)/dr_k = w (fc' u_k U + fc dU/dr_k)
         const double su = ds * u[k];
-        for (int64_t q = 0; q < idxu_; ++q) {
-            dur[q] = su * Ur[q] + s * dur[q];
-            dui[q] = su * Ui[q] + s * dui[q];
+        for (int j = 0; j <= J2_; ++j) {
+            const int64_t u0 = ublock_[j], h = half_size(j);
+            for (int64_t q = u0; q < u0 + h; ++q) {
+                dur[k][q] = su * Ur[q] + s * dur[k][q];
+                dui[k][q] = su * Ui[q] + s * dui[k][q];
+            }
         }
     }
 }
@@ -453,6 +470,83 @@ void BispectrumDescriptor::compute_dbidu(const Work& w, const double* dur, const
         const BTriple& b = bz_[c];
         dB[c] = term(t.j, ztrip_[b.z]) + (t.j + 1.0) / (t.j1 + 1.0) * term(t.j1, ztrip_[b.z1]) +
                 (t.j + 1.0) / (t.j2 + 1.0) * term(t.j2, ztrip_[b.z2]);
+    }
+}
+
+void BispectrumDescriptor::compute_dbidrk(Work& w, bool virial) const {
+    const int nn = static_cast<int>(w.atom.size());
+    // distinct neighbour atoms
+    int32_t amax = 0;
+    for (const int32_t k : w.atom) amax = std::max(amax, k);
+    if (static_cast<int32_t>(w.slot.size()) <= amax) w.slot.resize(amax + 1, -1);
+    w.katom.clear();
+    for (const int32_t k : w.atom)
+        if (w.slot[k] < 0) {
+            w.slot[k] = static_cast<int32_t>(w.katom.size());
+            w.katom.push_back(k);
+        }
+    const int64_t nk = static_cast<int64_t>(w.katom.size());
+    const int64_t ncol = 3 * nk + (virial ? 6 : 0), nv = 2 * nhalf_;
+    // V: packed half planes [Re | Im] of d(fc w U)/dr summed per (atom, xyz), then the virial columns
+    w.vmat.assign(nv * ncol, 0.0);
+    for (int n = 0; n < nn; ++n) {
+        compute_duidrj(n, w);
+        const int64_t q = w.slot[w.atom[n]];
+        const double* d = &w.rij[3 * n];
+        for (int x = 0; x < 3; ++x) {
+            double* col = &w.vmat[(3 * q + x) * nv];
+            const double* dur = &w.dulist_r[x * idxu_];
+            const double* dui = &w.dulist_i[x * idxu_];
+            for (int j = 0; j <= J2_; ++j) {
+                const int64_t h = half_size(j), u0 = ublock_[j], v0 = hoff_[j];
+                for (int64_t t = 0; t < h; ++t) {
+                    col[v0 + t] += dur[u0 + t];
+                    col[nhalf_ + v0 + t] += dui[u0 + t];
+                }
+            }
+        }
+        if (virial)
+            for (int v = 0; v < 6; ++v) {
+                double* col = &w.vmat[(3 * nk + v) * nv];
+                const double c = d[kVoigt[v][0]];
+                const double* dur = &w.dulist_r[kVoigt[v][1] * idxu_];
+                const double* dui = &w.dulist_i[kVoigt[v][1] * idxu_];
+                for (int j = 0; j <= J2_; ++j) {
+                    const int64_t h = half_size(j), u0 = ublock_[j], v0 = hoff_[j];
+                    for (int64_t t = 0; t < h; ++t) {
+                        col[v0 + t] += c * dur[u0 + t];
+                        col[nhalf_ + v0 + t] += c * dui[u0 + t];
+                    }
+                }
+            }
+    }
+    for (const int32_t k : w.katom) w.slot[k] = -1;
+    // G [ncoeff x nv]: row c holds the three-term formula of B_c as a linear form on packed dU
+    w.gmat.assign(ncoeff_ * nv, 0.0);
+    for (int64_t c = 0; c < ncoeff_; ++c) {
+        const Triple& t = btrip_[c];
+        const BTriple& b = bz_[c];
+        auto put = [&](int jj, const ZTriple& z, double fac) {
+            const int64_t h = half_size(jj), u0 = ublock_[jj], v0 = hoff_[jj];
+            for (int64_t q = 0; q < h; ++q) {
+                const double hw = fac * halfw_[u0 + q];
+                w.gmat[(v0 + q) * ncoeff_ + c] += hw * w.zlist_r[z.zoff + q];
+                w.gmat[(nhalf_ + v0 + q) * ncoeff_ + c] += hw * w.zlist_i[z.zoff + q];
+            }
+        };
+        put(t.j, ztrip_[b.z], 1.0);
+        put(t.j1, ztrip_[b.z1], (t.j + 1.0) / (t.j1 + 1.0));
+        put(t.j2, ztrip_[b.z2], (t.j + 1.0) / (t.j2 + 1.0));
+    }
+    using Mat = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>>;
+    const Mat G(w.gmat.data(), ncoeff_, nv), V(w.vmat.data(), nv, ncol);
+    w.dbdr.resize(3 * nk * ncoeff_);
+    Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>>(w.dbdr.data(), ncoeff_, 3 * nk).noalias() =
+        G * V.leftCols(3 * nk);
+    if (virial) {
+        w.dbvir.resize(6 * ncoeff_);
+        Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>>(w.dbvir.data(), ncoeff_, 6).noalias() =
+            G * V.rightCols(6);
     }
 }
 
@@ -518,10 +612,11 @@ void BispectrumDescriptor::tangent(const FrameView& f, const NeighbourList& nl, 
             for (int k = 0; k < 3; ++k) {
                 const double* dur = &w.dulist_r[k * idxu_];
                 const double* dui = &w.dulist_i[k * idxu_];
-                for (int64_t q = 0; q < idxu_; ++q) {
-                    tr[q] += dv[k] * dur[q];
-                    ti[q] += dv[k] * dui[q];
-                }
+                for (int j = 0; j <= J2_; ++j)
+                    for (int64_t q = ublock_[j]; q < ublock_[j] + half_size(j); ++q) {
+                        tr[q] += dv[k] * dur[q];
+                        ti[q] += dv[k] * dui[q];
+                    }
             }
         }
         compute_dbidu(w, tr.data(), ti.data(), dG + ncoeff_ * i);
@@ -532,47 +627,80 @@ void BispectrumDescriptor::force_rows(const FrameBatch& b, double* rows, double*
     check(b);
     const int64_t nc = ncoeff_;
     const int ns = species_.size();
-    const int64_t per_atom = int64_t(ns) * 3 * nc;
-    ExceptionSlot err;
-#pragma omp parallel
-    {
-        NeighbourList nl;
-        Work w = make_work();
-        std::vector<double> dB(3 * nc);
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t f = 0; f < b.n_frames; ++f) {
-            if (err.failed()) continue;
-            err.run_frame(f, [&] {
-                const FrameView fv = b.frame(f);
-                const int64_t a0 = b.first_atom(f);
-                double* R = rows + a0 * per_atom;
-                double* V = vir + f * ns * 6 * nc;
-                std::fill(R, R + fv.n_atoms * per_atom, 0.0);
-                std::fill(V, V + ns * 6 * nc, 0.0);
-                build_neighbour_list(fv, cutoff(), nl, 1);
-                for (int64_t i = 0; i < fv.n_atoms; ++i) {
-                    compute_ui(fv, nl, i, true, w);
-                    compute_zi(w, true);
-                    const int t = w.species;
-                    for (int n = 0; n < static_cast<int>(w.atom.size()); ++n) {
-                        compute_duidrj(n, w);
-                        compute_dbidrj(w, dB.data());
-                        double* rk = R + w.atom[n] * per_atom + t * 3 * nc;
-                        double* ri = R + i * per_atom + t * 3 * nc;
-                        for (int64_t q = 0; q < 3 * nc; ++q) {
-                            rk[q] -= dB[q];
-                            ri[q] += dB[q];
-                        }
-                        const double* d = &w.rij[3 * n];
-                        double* vt = V + t * 6 * nc;
-                        for (int v = 0; v < 6; ++v)
-                            for (int64_t c = 0; c < nc; ++c) vt[v * nc + c] -= d[kVoigt[v][0]] * dB[kVoigt[v][1] * nc + c];
-                    }
+    const int64_t per_atom = int64_t(ns) * 3 * nc, per_frame_vir = int64_t(ns) * 6 * nc;
+    // rows R and virial V of centres [a0, a1) of one frame, accumulated
+    auto centres = [&](const FrameView& fv, const NeighbourList& nl, int64_t a0, int64_t a1, Work& w, double* R,
+                       double* V) {
+        for (int64_t i = a0; i < a1; ++i) {
+            compute_ui(fv, nl, i, true, w);
+            compute_zi(w, true);
+            compute_dbidrk(w, true);
+            const int t = w.species;
+            double* ri = R + i * per_atom + t * 3 * nc;
+            for (size_t q = 0; q < w.katom.size(); ++q) {
+                double* rk = R + int64_t(w.katom[q]) * per_atom + t * 3 * nc;
+                const double* g = &w.dbdr[q * 3 * nc];
+                for (int64_t e = 0; e < 3 * nc; ++e) {
+                    rk[e] -= g[e];
+                    ri[e] += g[e];
                 }
-            });
+            }
+            double* vt = V + t * 6 * nc;
+            for (int64_t e = 0; e < 6 * nc; ++e) vt[e] -= w.dbvir[e];
+        }
+    };
+    const int nt = max_threads();
+    ExceptionSlot err;
+    if (parallel_over_frames(b.n_frames, nt)) {
+#pragma omp parallel
+        {
+            NeighbourList nl;
+            Work w = make_work();
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t f = 0; f < b.n_frames; ++f) {
+                if (err.failed()) continue;
+                err.run_frame(f, [&] {
+                    const FrameView fv = b.frame(f);
+                    double* R = rows + b.first_atom(f) * per_atom;
+                    double* V = vir + f * per_frame_vir;
+                    std::fill(R, R + fv.n_atoms * per_atom, 0.0);
+                    std::fill(V, V + per_frame_vir, 0.0);
+                    build_neighbour_list(fv, cutoff(), nl, 1);
+                    centres(fv, nl, 0, fv.n_atoms, w, R, V);
+                });
+            }
+        }
+        err.rethrow();
+        return;
+    }
+    // few frames: the centres of each frame split among threads, thread sums added in thread order
+    NeighbourList nl;
+    for (int64_t f = 0; f < b.n_frames; ++f) {
+        const FrameView fv = b.frame(f);
+        err.run_frame(f, [&] { build_neighbour_list(fv, cutoff(), nl, nt); });
+        err.rethrow();
+        std::vector<std::vector<double>> tr(nt), tv(nt);
+        const int64_t chunk = (fv.n_atoms + nt - 1) / nt;
+#pragma omp parallel for schedule(static, 1) num_threads(nt)
+        for (int r = 0; r < nt; ++r) {
+            const int64_t a0 = std::min(fv.n_atoms, r * chunk), a1 = std::min(fv.n_atoms, a0 + chunk);
+            if (a0 >= a1) continue;
+            tr[r].assign(fv.n_atoms * per_atom, 0.0);
+            tv[r].assign(per_frame_vir, 0.0);
+            Work w = make_work();
+            err.run_frame(f, [&] { centres(fv, nl, a0, a1, w, tr[r].data(), tv[r].data()); });
+        }
+        err.rethrow();
+        double* R = rows + b.first_atom(f) * per_atom;
+        double* V = vir + f * per_frame_vir;
+        std::fill(R, R + fv.n_atoms * per_atom, 0.0);
+        std::fill(V, V + per_frame_vir, 0.0);
+        for (int t = 0; t < nt; ++t) {
+            if (tr[t].empty()) continue;
+            for (int64_t e = 0; e < fv.n_atoms * per_atom; ++e) R[e] += tr[t][e];
+            for (int64_t e = 0; e < per_frame_vir; ++e) V[e] += tv[t][e];
         }
     }
-    err.rethrow();
 }
 
 }  // namespace ldrx

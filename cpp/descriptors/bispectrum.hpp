@@ -94,7 +94,12 @@ public:
         std::vector<double> zlist_r, zlist_i;   // [idxz] half planes of every Z triple
         std::vector<double> ylist_r, ylist_i;   // [idxu] half planes of Y^j
         std::vector<double> dulist_r, dulist_i; // [3 * idxu]: d(fc w U^j)/dr of one neighbour, xyz-major
-        std::vector<double> scratch;
+                                                // (on the half planes; the rest is scratch)
+        // compute_dbidrk's results: distinct neighbour atoms, dB_i/dr_k [n_k][3][ncoeff], virial [6][ncoeff]
+        std::vector<int32_t> katom;
+        std::vector<double> dbdr, dbvir;
+        std::vector<int32_t> slot;              // atom -> position in katom (-1), sized on demand
+        std::vector<double> gmat, vmat;         // contraction matrices (see compute_dbidrk)
     };
     Work make_work() const;
 
@@ -107,7 +112,7 @@ public:
     void compute_bi(const Work& w, double* B) const;
     // Y^j = sum over Z triples of beta-tilde Z, for the energy sum_k beta_k B_k.
     void compute_yi(const double* beta, Work& w) const;
-    // d(fc w U^j)/dr of inside-neighbour n (needs compute_ui with store_u) into w.dulist.
+    // d(fc w U^j)/dr of inside-neighbour n (needs compute_ui with store_u) into the half planes of w.dulist.
     void compute_duidrj(int n, Work& w) const;
     // dE_i/dr_n = Re sum conj(dU) Y (needs compute_yi and compute_duidrj).
     void compute_deidrj(const Work& w, double dedr[3]) const;
@@ -116,6 +121,12 @@ public:
     // dB [ncoeff] along a perturbation dU of U_tot (idxu() entries each; only half planes are read): the
     // three-term formula, linear in dU, so sums of neighbour derivatives can be contracted at once.
     void compute_dbidu(const Work& w, const double* dur, const double* dui, double* dB) const;
+    // All derivatives of B_i at once (needs compute_ui with store_u and compute_zi(all)): for every distinct
+    // atom k among the neighbours (the centre's own periodic images included), w.katom[q] = k and
+    // w.dbdr[(q * 3 + x) * ncoeff + c] = dB_c(i)/dr_{k,x} summed over the images of k; with virial,
+    // w.dbvir[v * ncoeff + c] = sum over pairs d_a dB_c/dd_b (Voigt v = (a, b)). The three-term formula is
+    // linear in dU, so the images' dU are summed first and all contractions done as one matrix product.
+    void compute_dbidrk(Work& w, bool virial) const;
     int64_t idxu() const { return idxu_; }  // size of a U-like array
 
     // Per-species summed derivatives, the force rows of a linear fit, for every atom of the batch:
@@ -159,6 +170,8 @@ private:
     std::vector<Triple> btrip_;
     std::vector<BTriple> bz_;
     std::vector<double> bzero_;         // [ncoeff]
+    std::vector<int64_t> hoff_;         // [J2 + 2]: offsets of the half planes in a packed half-plane vector
+    int64_t nhalf_ = 0;
 };
 
 }  // namespace ldrx

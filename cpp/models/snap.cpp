@@ -83,9 +83,7 @@ public:
         for (int64_t r = 0; r < n_all; ++r) std::fill(out + r * ld, out + r * ld + width, 0.0);
         out_ = out;
         ld_ = ld;
-        const int64_t ir = d_.idxu();
         build_neighbour_list(fv, d_.cutoff(), nl_, 1);
-        slot_.assign(N, -1);
         const double invN = 1.0 / N;
         for (int64_t i = 0; i < N; ++i) {
             d_.compute_ui(fv, nl_, i, forces || virial, w_);
@@ -107,55 +105,16 @@ public:
                 }
             }
             if (!forces && !virial) continue;
-            // d(fc w U)/dr summed over the images of each neighbour atom (B is linear in that sum), and
-            // weighted by the pair vector for the virial
-            touched_.clear();
-            if (virial) {
-                vu_r_.assign(6 * ir, 0.0);
-                vu_i_.assign(6 * ir, 0.0);
-            }
-            for (int n = 0; n < static_cast<int>(w_.atom.size()); ++n) {
-                d_.compute_duidrj(n, w_);
-                const int32_t k = w_.atom[n];
-                if (slot_[k] < 0) {
-                    slot_[k] = static_cast<int>(touched_.size());
-                    touched_.push_back(k);
-                    const size_t need = touched_.size() * 3 * ir;
-                    if (du_r_.size() < need) {
-                        du_r_.resize(need);
-                        du_i_.resize(need);
-                    }
-                    std::fill(du_r_.begin() + (need - 3 * ir), du_r_.begin() + need, 0.0);
-                    std::fill(du_i_.begin() + (need - 3 * ir), du_i_.begin() + need, 0.0);
-                }
-                double* sr = &du_r_[slot_[k] * 3 * ir];
-                double* si = &du_i_[slot_[k] * 3 * ir];
-                for (int64_t q = 0; q < 3 * ir; ++q) {
-                    sr[q] += w_.dulist_r[q];
-                    si[q] += w_.dulist_i[q];
-                }
-                if (virial) {
-                    const double* dd = &w_.rij[3 * n];
-                    for (int v = 0; v < 6; ++v) {
-                        const double c = dd[kVoigt[v][0]];
-                        const double* gr = &w_.dulist_r[kVoigt[v][1] * ir];
-                        const double* gi = &w_.dulist_i[kVoigt[v][1] * ir];
-                        for (int64_t q = 0; q < ir; ++q) {
-                            vu_r_[v * ir + q] += c * gr[q];
-                            vu_i_[v * ir + q] += c * gi[q];
-                        }
-                    }
-                }
-            }
+            d_.compute_dbidrk(w_, virial);
             if (forces) {
                 std::fill(Xsum_.begin(), Xsum_.end(), 0.0);
-                for (const int32_t k : touched_) {
-                    const int sl = slot_[k];
+                for (size_t q = 0; q < w_.katom.size(); ++q) {
+                    const int64_t k = w_.katom[q];
                     for (int x = 0; x < 3; ++x) {
+                        const double* g = &w_.dbdr[(q * 3 + x) * nc_];
                         double* X = &X_[x * nc_];
-                        d_.compute_dbidu(w_, &du_r_[(sl * 3 + x) * ir], &du_i_[(sl * 3 + x) * ir], X);
                         for (int64_t c = 0; c < nc_; ++c) {
-                            X[c] *= sc[c];
+                            X[c] = sc[c] * g[c];
                             Xsum_[x * nc_ + c] += X[c];
                         }
                         add(1 + 3 * k + x, s, X, -1.0);  // F_k = -dE_i/dd
@@ -163,11 +122,9 @@ public:
                 }
                 for (int x = 0; x < 3; ++x) add(1 + 3 * i + x, s, &Xsum_[x * nc_], 1.0);  // F_i = +dE_i/dd
             }
-            for (const int32_t k : touched_) slot_[k] = -1;
             if (virial) {
                 for (int v = 0; v < 6; ++v) {
-                    d_.compute_dbidu(w_, &vu_r_[v * ir], &vu_i_[v * ir], dB_.data());
-                    for (int64_t c = 0; c < nc_; ++c) dB_[c] *= sc[c];
+                    for (int64_t c = 0; c < nc_; ++c) dB_[c] = sc[c] * w_.dbvir[v * nc_ + c];
                     add(1 + 3 * N + v, s, dB_.data(), -invN);  // W = -sum d (x) dE/dd, per atom
                 }
             }
@@ -213,9 +170,6 @@ private:
     int64_t nc_, P_;
     std::vector<double> B_, Bt_, dB_, X_, Xsum_;
     std::vector<int64_t> coff_;
-    std::vector<int> slot_;
-    std::vector<int32_t> touched_;
-    std::vector<double> du_r_, du_i_, vu_r_, vu_i_;
     double* out_ = nullptr;
     int64_t ld_ = 0;
 };
