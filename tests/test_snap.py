@@ -236,6 +236,23 @@ def test_registry_and_estimator_api(frames):
     np.testing.assert_array_equal(m.coefficients, m2.coefficients)  # deterministic
 
 
+def test_group_weights_and_validation_metrics(frames):
+    true = known_model(frames, False)
+    data = labelled(frames, true)
+    noisy = labelled(frames, true)
+    noisy.energy = noisy.energy + np.random.default_rng(0).normal(0, 5.0, len(noisy))  # garbage energies
+    for f in range(len(noisy)):
+        noisy.info[f]["group"] = "bad"
+    both = ldrx.Dataset.concatenate([data, noisy])
+    kw = dict(twojmax=4, rcutfac=4.0, wj=WJ, ridge=1e-10)
+    m = SNAP(group_weights={"bad": {"energy": 0.0, "force": 1.0}}, **kw).fit(both, valid=data)
+    assert m.info["valid_metrics"]["energy_rmse_meV_per_atom"] < 1e-3    # the bad group's energies ignored
+    m = SNAP(**kw).fit(both, valid=data)
+    assert m.info["valid_metrics"]["energy_rmse_meV_per_atom"] > 100.0   # ... and here they are not
+    with pytest.raises(ValueError, match="unknown keys"):
+        SNAP(group_weights={"bad": {"energies": 0.0}})
+
+
 def test_bad_input(frames):
     data = labelled(frames, known_model(frames, False))
     with pytest.raises(ldrx.DataError, match="no energies, forces or stresses"):

@@ -52,6 +52,9 @@ from .base import Model, Prediction, as_dataset, fit_reference_energies, virial_
 
 __all__ = ["SNAP", "SNAPHyper"]
 
+#: the largest dense design matrix solver="svd" builds
+SVD_MAX_BYTES = 2 * 1024 ** 3
+
 
 def _symbol(key) -> str:
     if isinstance(key, str) and key in atomic_numbers:
@@ -83,7 +86,7 @@ def _element_dict(d, name):
 class SNAPHyper:
     """Hyper-parameters of SNAP / qSNAP (LAMMPS / FitSNAP names where they exist). The defaults were
     chosen by 5-fold cross-validation on the training part of the bundled LDR sample (90:10 split, seed 0;
-    bench/bench_snap_fit.py --tune reproduces the search), scoring E_rmse / 50 meV/atom + F_rmse / 0.5 eV/Å,
+    ``python bench/bench_snap_fit.py tune [--quadratic]`` reproduces the search), scoring E_rmse / 50 meV/atom + F_rmse / 0.5 eV/Å,
     i.e. relative to FitSNAP's SNAP on the LDR benchmark.
 
     twojmax        2J, even; None: 8 for SNAP, 6 for qSNAP (the LDR benchmark's choices; 55 components, or
@@ -314,6 +317,12 @@ class SNAP(Model):
         penalty[1 + nc:] = h.quadratic_penalty
         penalty = np.tile(penalty, ns)
         if h.solver == "svd":
+            n_rows = (int(np.isfinite(energy).sum()) * (h.energy_weight > 0)
+                      + int(np.isfinite(forces).sum()) * (h.force_weight > 0)
+                      + (0 if virial is None else int(np.isfinite(virial).sum())))
+            if n_rows * ns * P * 8 > SVD_MAX_BYTES:
+                raise ValueError(f"solver='svd' would hold a {n_rows} x {ns * P} design matrix "
+                                 f"({n_rows * ns * P * 8 / 1e9:.1f} GB); use solver='ridge', which streams")
             A, b = _core.snap_design_matrix(self.descriptor._impl, train.batch(), mean, scale, h.quadratic, energy,
                                             forces, w[0], w[1], virial, None if virial is None else w[2])
             sol = linear.lstsq(A, b, ridge=h.ridge, penalty=penalty)
@@ -344,7 +353,7 @@ class SNAP(Model):
         self._fitted = True
         self.info = {"fit_seconds": time.perf_counter() - t0, "rows": int(n_rows), "columns": int(ns * P),
                      "condition": float(sol.condition), "solver": sol.method, "rank": int(sol.rank),
-                     "weighted_residual_at_zero": float(btb)}
+                     "weighted_target_norm2": float(btb)}
         if valid is not None:
             from ..evaluate import errors
             self.info["valid_metrics"] = errors(self.predict(valid, stress=False), as_dataset(valid))
