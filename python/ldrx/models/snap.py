@@ -98,12 +98,12 @@ class SNAPHyper:
                    4.2 Å (the fourth neighbour shell of a rocksalt) beat 3.8-6 Å in cross-validation.
     quadratic      qSNAP: add 0.5 B_k^2 and B_k B_l (LAMMPS quadraticflag).
     energy_weight  weight of the squared per-atom energy residual of a frame, (eV/atom)^-2.
-    force_weight   weight of each squared force-component residual, (eV/Å)^-2; 0: energies only. Energies
-                   and forces compete in a linear SNAP: on the LDR sample 1e-4 gives about 51 meV/atom and
-                   0.49 eV/Å in cross-validation, 1e-3 about 73 meV/atom and 0.35 eV/Å. Raise it for MD.
+    force_weight   weight of each squared force-component residual, (eV/Å)^-2; 0: energies only; None: 1e-4
+                   for SNAP, 2e-4 for qSNAP. Energies and forces compete: on the LDR sample, SNAP with 1e-4
+                   gives about 51 meV/atom and 0.49 eV/Å in cross-validation, with 1e-3 about 75 meV/atom
+                   and 0.37 eV/Å. Raise it for MD.
     stress_weight  weight of the squared per-atom virial residual, (eV/atom)^-2 (frames with stress only).
-    ridge          penalty on the column-scaled coefficients (each column has unit norm before the penalty);
-                   None: 1e-4 for SNAP, 1e-3 for qSNAP.
+    ridge          penalty on the column-scaled coefficients (each column has unit norm before the penalty).
     quadratic_penalty  multiplier of the ridge for the quadratic columns of qSNAP (the linear and constant
                    columns get 1): 5456 coefficients on a few hundred structures overfit unless the quadratic
                    part is held back more than the linear one.
@@ -123,10 +123,10 @@ class SNAPHyper:
     rcutfac: float = 4.2
     quadratic: bool = False
     energy_weight: float = 1.0
-    force_weight: float = 1e-4
+    force_weight: float | None = None
     stress_weight: float = 1e-2
-    ridge: float | None = None
-    quadratic_penalty: float = 1000.0
+    ridge: float = 1e-4
+    quadratic_penalty: float = 1e4
     radelem: dict | None = None
     wj: dict | None = None
     rfac0: float = 0.99363
@@ -145,8 +145,8 @@ class SNAPHyper:
             self.twojmax = 6 if self.quadratic else 8
         self.twojmax = check_twojmax(self.twojmax)
         self.quadratic = bool(self.quadratic)
-        if self.ridge is None:
-            self.ridge = 1e-3 if self.quadratic else 1e-4
+        if self.force_weight is None:
+            self.force_weight = 2e-4 if self.quadratic else 1e-4
         for name in ("rcutfac", "energy_weight", "force_weight", "stress_weight", "ridge", "quadratic_penalty",
                      "rfac0", "rmin0"):
             v = float(getattr(self, name))
