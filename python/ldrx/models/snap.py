@@ -385,7 +385,9 @@ class SNAP(Model):
     # ------------------------------------------------------------------ prediction
     def atomic_energies(self, frames):
         """(per-atom energies [n_atoms], beta_eff [n_atoms, ncoeff] = dE_i/dB_i)."""
+        self._require_fitted()
         data = as_dataset(frames)
+        self.check_species(data)
         B = self.descriptor.compute(data)
         index = np.full(max(self.species) + 1, -1)
         index[self.species] = np.arange(len(self.species))
