@@ -7,6 +7,7 @@ namespace ldrx {
 void register_core(py::module_& m);
 void register_chebyshev(py::module_& m);
 void register_ann(py::module_& m);
+void register_snap(py::module_& m);
 }  // namespace ldrx
 
 PYBIND11_MODULE(_core, m) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
     ldrx::register_core(m);
     ldrx::register_chebyshev(m);
     ldrx::register_ann(m);
+    ldrx::register_snap(m);
 }

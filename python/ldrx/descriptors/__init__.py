@@ -1,6 +1,7 @@
 """Atomic-environment descriptors. Each has ``.compute(frames) -> [n_atoms, d]``, the adjoint
 ``.backward`` (forces and virial of E = sum dE/dG . G), the tangent ``.tangent`` and ``.names``."""
 
+from .bispectrum import Bispectrum
 from .chebyshev import Chebyshev
 
-__all__ = ["Chebyshev"]
+__all__ = ["Bispectrum", "Chebyshev"]

@@ -12,6 +12,8 @@ def register(name, module, cls, **fixed):
 
 
 register("ann", "ldrx.models.ann", "ANN")
+register("snap", "ldrx.models.snap", "SNAP")
+register("qsnap", "ldrx.models.snap", "SNAP", quadratic=True)
 
 
 def _family_class(name):

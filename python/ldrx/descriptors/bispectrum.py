@@ -1,0 +1,156 @@
+"""SNAP bispectrum components with LAMMPS ML-SNAP's conventions, computed in C++.
+
+References: Thompson, Swiler, Trott, Foiles, Tucker, J. Comput. Phys. 285, 316 (2015) (SNAP); Wood and
+Thompson, J. Chem. Phys. 148, 241721 (2018) (quadratic SNAP); Bartok, Payne, Kondor, Csanyi, Phys. Rev.
+Lett. 104, 136403 (2010) (the bispectrum as an atomic-environment descriptor).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.data import chemical_symbols
+
+from .. import _core
+from ..errors import DataError
+from ..models.base import as_dataset
+from .chebyshev import species_numbers
+
+MAX_CUTOFF = _core.BISPECTRUM_MAX_CUTOFF
+MAX_TWOJMAX = _core.BISPECTRUM_MAX_TWOJMAX
+
+
+def _per_species(values, name):
+    """{atomic number: float} from a dict keyed by symbols or atomic numbers, order kept."""
+    if not isinstance(values, dict) or not values:
+        raise ValueError(f"{name} must be a non-empty dict {{element: value}}")
+    zs = species_numbers(list(values))
+    out = {}
+    for z, v in zip(zs, values.values()):
+        v = float(v)
+        if not np.isfinite(v):
+            raise ValueError(f"{name} of {chemical_symbols[z]} is not finite")
+        out[z] = v
+    return out
+
+
+def check_twojmax(twojmax) -> int:
+    """2J as an int: even, 0 <= 2J <= MAX_TWOJMAX. (LAMMPS also accepts odd 2J, i.e. half-integer J;
+    ldrx refuses them: every published SNAP uses even 2J and the odd bands add no angular resolution
+    that the next even 2J lacks.)"""
+    if isinstance(twojmax, bool) or not isinstance(twojmax, (int, np.integer)):
+        raise ValueError(f"twojmax must be an even integer, got {twojmax!r}")
+    if twojmax < 0:
+        raise ValueError(f"twojmax must be >= 0, got {twojmax}")
+    if twojmax % 2:
+        raise ValueError(f"twojmax must be even (it is 2J, twice the band limit), got {twojmax}")
+    if twojmax > MAX_TWOJMAX:
+        raise ValueError(f"twojmax above {MAX_TWOJMAX} is not supported (cost grows as J^5), got {twojmax}")
+    return int(twojmax)
+
+
+class Bispectrum:
+    """Bispectrum components B_{j1 j2 j} of each atom, exactly as LAMMPS ``compute sna/atom``.
+
+    twojmax  2J, the band limit (even). 2J = 6 gives 30 components, 2J = 8 gives 55.
+    rcutfac  the cut-off of the pair (i, k) is rcutfac * (radelem[i] + radelem[k]) (Å).
+    rfac0    neighbours at distance r map to the polar angle theta0 = rfac0 pi (r - rmin0) / (rc - rmin0).
+    rmin0    inner distance of that map and of the switching function.
+    radelem  {element: R}, element symbols or atomic numbers; their order is the species order of the
+             per-species outputs (force_rows), like the element list of LAMMPS's pair_coeff.
+    wj       {element: w}, the weight of a neighbour of that element in the density; None: 1 for all.
+    bzeroflag subtract B of an isolated atom, (j + 1) for the triple (j1, j2, j), so an isolated atom has B = 0.
+    switchflag multiply each neighbour by the cosine switch 0.5 (cos(pi (r - rmin0)/(rc - rmin0)) + 1).
+
+    Columns follow LAMMPS's order: j1 = 0..2J, j2 = 0..j1, j = j1-j2..min(2J, j1+j2) step 2, kept when
+    j >= j1; labels are doubled (``names`` reads "B(2,0,2)" for J1 = 1, J2 = 0, J = 1). The largest
+    pair cut-off may not exceed MAX_CUTOFF (20 Å).
+    """
+
+    def __init__(self, twojmax, rcutfac, rfac0=0.99363, rmin0=0.0, radelem=None, wj=None, bzeroflag=True,
+                 switchflag=True):
+        self.twojmax = check_twojmax(twojmax)
+        if radelem is None:
+            raise ValueError("radelem is needed: {element: radius} for every element the data hold")
+        rad = _per_species(radelem, "radelem")
+        w = {z: 1.0 for z in rad} if wj is None else _per_species(wj, "wj")
+        if set(w) != set(rad):
+            missing = sorted(set(rad) ^ set(w))
+            raise ValueError("radelem and wj must name the same elements; they differ in "
+                             f"{[chemical_symbols[z] for z in missing]}")
+        for z, r in rad.items():
+            if r <= 0:
+                raise ValueError(f"radelem of {chemical_symbols[z]} must be positive, got {r}")
+        rcutfac, rfac0, rmin0 = float(rcutfac), float(rfac0), float(rmin0)
+        if not rcutfac > 0:
+            raise ValueError(f"rcutfac must be positive, got {rcutfac}")
+        if not 0 < rfac0 <= 1:
+            raise ValueError(f"rfac0 must be in (0, 1], got {rfac0}")
+        if not rmin0 >= 0:
+            raise ValueError(f"rmin0 must be >= 0, got {rmin0}")
+        rc = rcutfac * 2 * max(rad.values())
+        if rc > MAX_CUTOFF:
+            raise ValueError(f"the largest pair cut-off rcutfac * (R_i + R_k) = {rc:.4g} Å exceeds the supported "
+                             f"{MAX_CUTOFF:g} Å (lower rcutfac or radelem)")
+        self.species = list(rad)
+        self.radelem = [rad[z] for z in self.species]
+        self.wj = [w[z] for z in self.species]
+        self.rcutfac, self.rfac0, self.rmin0 = rcutfac, rfac0, rmin0
+        self.bzeroflag, self.switchflag = bool(bzeroflag), bool(switchflag)
+        self._impl = _core.BispectrumDescriptor(self.twojmax, rcutfac, rfac0, rmin0, self.species, self.radelem,
+                                                self.wj, self.bzeroflag, self.switchflag)
+        self.triples = [tuple(t) for t in self._impl.triples]
+
+    @property
+    def size(self) -> int:
+        return self._impl.size
+
+    @property
+    def cutoff(self) -> float:
+        """Neighbour-list cut-off: the largest pair cut-off."""
+        return self._impl.cutoff
+
+    @property
+    def names(self) -> list[str]:
+        return [f"B({j1},{j2},{j})" for j1, j2, j in self.triples]
+
+    @property
+    def symbols(self) -> list[str]:
+        return [chemical_symbols[z] for z in self.species]
+
+    def params(self) -> dict:
+        return dict(twojmax=self.twojmax, rcutfac=self.rcutfac, rfac0=self.rfac0, rmin0=self.rmin0,
+                    radelem=dict(zip(self.symbols, self.radelem)), wj=dict(zip(self.symbols, self.wj)),
+                    bzeroflag=self.bzeroflag, switchflag=self.switchflag)
+
+    def _data(self, frames):
+        data = as_dataset(frames)
+        known = np.zeros(max(119, int(data.numbers.max(initial=0)) + 1), bool)
+        known[self.species] = True
+        bad = ~known[data.numbers]
+        if bad.any():
+            a = int(np.argmax(bad))
+            f = int(np.searchsorted(data.offsets, a, side="right") - 1)
+            raise DataError(f"{data.ids[f]} (frame {f}), atom {a - data.offsets[f]}: element "
+                            f"{chemical_symbols[data.numbers[a]]} has no radelem/wj (given for {self.symbols})")
+        return data
+
+    def compute(self, frames) -> np.ndarray:
+        """B [n_atoms, size] for a Dataset, an Atoms or a list of Atoms."""
+        return self._impl.forward(self._data(frames).batch())
+
+    def backward(self, frames, dEdG):
+        """(forces [n_atoms, 3], virial [n_frames, 6]) of the energy E = sum_i dEdG_i . B_i, by the Y adjoint."""
+        return self._impl.backward(self._data(frames).batch(), np.ascontiguousarray(dEdG, dtype=float))
+
+    def tangent(self, frames, v):
+        """dB [n_atoms, size] = sum_a dB/dr_a . v_a (Jacobian-vector product)."""
+        return self._impl.tangent(self._data(frames).batch(), np.ascontiguousarray(v, dtype=float))
+
+    def force_rows(self, frames):
+        """Per-species summed derivatives, the force rows of a linear SNAP fit:
+        rows [n_atoms, n_species, 3, size] = -d(sum over atoms i of species t of B(i)) / d r_a, the layout
+        and sign of LAMMPS ``compute snad/atom`` (force sign: a linear SNAP's force is F_a = sum_t beta_t .
+        rows[a, t]), and virial [n_frames, n_species, 6, size] = sum over pairs of d (x) (-dB/dd) (Voigt
+        xx yy zz yz xz xy, eV per unit beta; ASE stress = -virial / volume). Memory grows as
+        n_atoms x n_species x 3 x size: meant for small data; fits stream instead."""
+        return self._impl.force_rows(self._data(frames).batch())
