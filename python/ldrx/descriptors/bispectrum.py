@@ -13,7 +13,7 @@ from ase.data import chemical_symbols
 from .. import _core
 from ..errors import DataError
 from ..models.base import as_dataset
-from .chebyshev import species_numbers
+from .base import Descriptor, species_numbers
 
 MAX_CUTOFF = _core.BISPECTRUM_MAX_CUTOFF
 MAX_TWOJMAX = _core.BISPECTRUM_MAX_TWOJMAX
@@ -48,7 +48,7 @@ def check_twojmax(twojmax) -> int:
     return int(twojmax)
 
 
-class Bispectrum:
+class Bispectrum(Descriptor):
     """Bispectrum components B_{j1 j2 j} of each atom, exactly as LAMMPS ``compute sna/atom``.
 
     twojmax  2J, the band limit (even). 2J = 6 gives 30 components, 2J = 8 gives 55.
@@ -101,15 +101,6 @@ class Bispectrum:
         self.triples = [tuple(t) for t in self._impl.triples]
 
     @property
-    def size(self) -> int:
-        return self._impl.size
-
-    @property
-    def cutoff(self) -> float:
-        """Neighbour-list cut-off: the largest pair cut-off."""
-        return self._impl.cutoff
-
-    @property
     def names(self) -> list[str]:
         return [f"B({j1},{j2},{j})" for j1, j2, j in self.triples]
 
@@ -133,18 +124,6 @@ class Bispectrum:
             raise DataError(f"{data.ids[f]} (frame {f}), atom {a - data.offsets[f]}: element "
                             f"{chemical_symbols[data.numbers[a]]} has no radelem/wj (given for {self.symbols})")
         return data
-
-    def compute(self, frames) -> np.ndarray:
-        """B [n_atoms, size] for a Dataset, an Atoms or a list of Atoms."""
-        return self._impl.forward(self._data(frames).batch())
-
-    def backward(self, frames, dEdG):
-        """(forces [n_atoms, 3], virial [n_frames, 6]) of the energy E = sum_i dEdG_i . B_i, by the Y adjoint."""
-        return self._impl.backward(self._data(frames).batch(), np.ascontiguousarray(dEdG, dtype=float))
-
-    def tangent(self, frames, v):
-        """dB [n_atoms, size] = sum_a dB/dr_a . v_a (Jacobian-vector product)."""
-        return self._impl.tangent(self._data(frames).batch(), np.ascontiguousarray(v, dtype=float))
 
     def force_rows(self, frames):
         """Per-species summed derivatives, the force rows of a linear SNAP fit:

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
-import numpy as np
-from ase.data import atomic_numbers, chemical_symbols
-
 from .. import _core
-from ..models.base import as_dataset
+from .base import Descriptor, species_numbers
 
 
-def species_numbers(species: Sequence) -> list[int]:
-    """Atomic numbers from symbols or numbers, order kept."""
-    out = []
-    for s in species:
-        z = atomic_numbers.get(s) if isinstance(s, str) else int(s)
-        if z is None or not 0 < z < len(chemical_symbols):
-            raise ValueError(f"unknown element {s!r}")
-        out.append(int(z))
-    if len(set(out)) != len(out):
-        raise ValueError(f"species listed twice in {list(species)}")
-    return out
-
-
-class Chebyshev:
+class Chebyshev(Descriptor):
     """Radial and angular Chebyshev expansions with aenet's cosine cut-off, plus the typespin-weighted
     copy for more than one species; block order [rad | ang | rad_w | ang_w] as aenet 2.0.4.
 
@@ -50,14 +32,6 @@ class Chebyshev:
         self.weights = list(self._impl.weights)
 
     @property
-    def size(self) -> int:
-        return self._impl.size
-
-    @property
-    def cutoff(self) -> float:
-        return self._impl.cutoff
-
-    @property
     def names(self) -> list[str]:
         rad = [f"rad T{n}" for n in range(self.radial_order + 1)]
         ang = [f"ang T{n}" for n in range(self.angular_order + 1)]
@@ -68,15 +42,3 @@ class Chebyshev:
     def params(self) -> dict:
         return dict(species=self.species, radial_cutoff=self.radial_cutoff, radial_order=self.radial_order,
                     angular_cutoff=self.angular_cutoff, angular_order=self.angular_order, weights=self.weights)
-
-    def compute(self, frames) -> np.ndarray:
-        """G [n_atoms, size] for a Dataset, an Atoms or a list of Atoms."""
-        return self._impl.forward(as_dataset(frames).batch())
-
-    def backward(self, frames, dEdG):
-        """(forces [n_atoms, 3], virial [n_frames, 6]) of the energy E = sum_i dEdG_i . G_i."""
-        return self._impl.backward(as_dataset(frames).batch(), np.ascontiguousarray(dEdG, dtype=float))
-
-    def tangent(self, frames, v):
-        """dG [n_atoms, size] = sum_a dG/dr_a . v_a (Jacobian-vector product)."""
-        return self._impl.tangent(as_dataset(frames).batch(), np.ascontiguousarray(v, dtype=float))

@@ -29,7 +29,8 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from .. import _core
 from ..data import Dataset, atomic_write
-from ..descriptors.chebyshev import Chebyshev, species_numbers
+from ..descriptors.base import species_numbers
+from ..descriptors.chebyshev import Chebyshev
 from ..errors import DataError, ModelFileError
 from ..train.lbfgs import StopTraining, run_lbfgs
 from .base import Model, Prediction, fit_reference_energies, virial_to_stress

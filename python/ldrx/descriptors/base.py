@@ -1,0 +1,58 @@
+"""The Python front end every descriptor shares: it wraps a C++ descriptor (``self._impl``) that
+implements the forward / backward / tangent contract of DESIGN.md."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from ase.data import atomic_numbers, chemical_symbols
+
+from ..models.base import as_dataset
+
+
+def species_numbers(species: Sequence) -> list[int]:
+    """Atomic numbers from symbols or numbers, order kept."""
+    out = []
+    for s in species:
+        z = atomic_numbers.get(s) if isinstance(s, str) else int(s)
+        if z is None or not 0 < z < len(chemical_symbols):
+            raise ValueError(f"unknown element {s!r}")
+        out.append(int(z))
+    if len(set(out)) != len(out):
+        raise ValueError(f"species listed twice in {list(species)}")
+    return out
+
+
+class Descriptor:
+    """compute (forward), backward (vector-Jacobian product) and tangent (Jacobian-vector product) over
+    a Dataset, an ASE Atoms or a list of Atoms."""
+
+    _impl = None
+
+    @property
+    def size(self) -> int:
+        """Features per atom."""
+        return self._impl.size
+
+    @property
+    def cutoff(self) -> float:
+        """Neighbour-list cut-off (Å)."""
+        return self._impl.cutoff
+
+    def _data(self, frames):
+        """The frames as a Dataset; subclasses add checks of what they can describe."""
+        return as_dataset(frames)
+
+    def compute(self, frames) -> np.ndarray:
+        """Features [n_atoms, size]."""
+        return self._impl.forward(self._data(frames).batch())
+
+    def backward(self, frames, dEdG):
+        """(forces [n_atoms, 3], virial [n_frames, 6] in eV, Voigt xx yy zz yz xz xy) of the energy
+        E = sum_i dEdG_i . G_i; ASE stress = -virial / volume."""
+        return self._impl.backward(self._data(frames).batch(), np.ascontiguousarray(dEdG, dtype=float))
+
+    def tangent(self, frames, v):
+        """dG [n_atoms, size] = sum_a dG/dr_a . v_a (Jacobian-vector product)."""
+        return self._impl.tangent(self._data(frames).batch(), np.ascontiguousarray(v, dtype=float))
