@@ -15,25 +15,31 @@ from ldrx.evaluate import metrics
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=500)
-    ap.add_argument("--force-weights", type=float, nargs="+", default=[0.0, 0.1])
+    ap.add_argument("--force-weights", type=float, nargs="+", default=[0.0, 0.01])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = ldrx.read(ldrx.io.example_data_path(), on_error="skip")
     train, test = data.split(0.1, seed=0)
-    print(f"LDR sample: {len(train)} train / {len(test)} test frames; {args.epochs} L-BFGS epochs; "
-          f"{ldrx.get_num_threads()} threads")
-    print(f"{'training':<22s}{'E train':>9s}{'E test':>9s}{'F train':>9s}{'F test':>9s}{'time (s)':>10s}")
-    print(f"{'':<22s}{'meV/atom':>18s}{'eV/Å':>18s}")
+    # test*: the test set without frames whose closest atoms are under 1 Å apart (13.xsf, Li-Mn 0.77 Å:
+    # real data of the published set that passes the 0.5 Å overlap check but is far from every other frame)
+    dist, _ = test.closest_pairs(1.0)
+    clean = test.subset([f for f in range(len(test)) if not dist[f] < 1.0])
+    print(f"LDR sample: {len(train)} train / {len(test)} test frames ({len(test) - len(clean)} with atoms closer "
+          f"than 1 Å left out of test*); {args.epochs} L-BFGS epochs; {ldrx.get_num_threads()} threads")
+    print(f"{'training':<22s}{'E train':>9s}{'E test':>9s}{'E test*':>9s}{'F train':>9s}{'F test':>9s}"
+          f"{'F test*':>9s}{'time (s)':>10s}")
+    print(f"{'':<22s}{'meV/atom':>27s}{'eV/Å':>27s}")
     for fw in args.force_weights:
         t = time.perf_counter()
         m = ldrx.fit(train, model="ann", epochs=args.epochs, force_weight=fw, seed=args.seed, progress=False)
         dt = time.perf_counter() - t
-        a, b = metrics(m, train), metrics(m, test)
+        a, b, c = metrics(m, train), metrics(m, test), metrics(m, clean)
         name = "energies only" if fw == 0 else f"E + F (weight {fw:g})"
         print(f"{name:<22s}{a['energy_rmse_meV_per_atom']:9.1f}{b['energy_rmse_meV_per_atom']:9.1f}"
-              f"{a['forces_rmse_eV_per_A']:9.3f}{b['forces_rmse_eV_per_A']:9.3f}{dt:10.1f}", flush=True)
+              f"{c['energy_rmse_meV_per_atom']:9.1f}{a['forces_rmse_eV_per_A']:9.3f}{b['forces_rmse_eV_per_A']:9.3f}"
+              f"{c['forces_rmse_eV_per_A']:9.3f}{dt:10.1f}", flush=True)
 
 
 if __name__ == "__main__":
