@@ -142,9 +142,13 @@ def test_results_do_not_depend_on_threads():
         G1, (F1, W1) = d.compute(data), d.backward(data, w)
         ldrx.set_num_threads(3)
         G3, (F3, W3) = d.compute(data), d.backward(data, w)
+        F3b, W3b = d.backward(data, w)
     finally:
         ldrx.set_num_threads(n0)
     np.testing.assert_array_equal(G1, G3)
+    np.testing.assert_array_equal(F3, F3b)  # same thread count: identical bits
+    np.testing.assert_array_equal(W3, W3b)
+    # other thread counts add the per-thread force sums in another order
     np.testing.assert_allclose(F1, F3, rtol=0, atol=1e-12 * np.abs(F1).max())
     np.testing.assert_allclose(W1, W3, rtol=1e-12)
 

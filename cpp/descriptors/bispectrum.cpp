@@ -649,58 +649,34 @@ void BispectrumDescriptor::force_rows(const FrameBatch& b, double* rows, double*
             for (int64_t e = 0; e < 6 * nc; ++e) vt[e] -= w.dbvir[e];
         }
     };
-    const int nt = max_threads();
-    ExceptionSlot err;
-    if (parallel_over_frames(b.n_frames, nt)) {
-#pragma omp parallel
-        {
-            NeighbourList nl;
-            Work w = make_work();
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t f = 0; f < b.n_frames; ++f) {
-                if (err.failed()) continue;
-                err.run_frame(f, [&] {
-                    const FrameView fv = b.frame(f);
-                    double* R = rows + b.first_atom(f) * per_atom;
-                    double* V = vir + f * per_frame_vir;
-                    std::fill(R, R + fv.n_atoms * per_atom, 0.0);
-                    std::fill(V, V + per_frame_vir, 0.0);
-                    build_neighbour_list(fv, cutoff(), nl, 1);
-                    centres(fv, nl, 0, fv.n_atoms, w, R, V);
-                });
+    std::vector<std::vector<double>> tr, tv;  // thread sums when the atoms of a frame are split
+    for_each_atom_block(
+        b, cutoff(),
+        [&](int64_t f, const FrameView& fv, const NeighbourList& nl, int64_t a0, int64_t a1, int slot) {
+            thread_local Work w;
+            if (w.utot_r.size() != static_cast<size_t>(idxu_) || w.zlist_r.size() != static_cast<size_t>(idxz_))
+                w = make_work();
+            if (slot >= 0) return centres(fv, nl, a0, a1, w, tr[slot].data(), tv[slot].data());
+            double* R = rows + b.first_atom(f) * per_atom;
+            double* V = vir + f * per_frame_vir;
+            std::fill(R, R + fv.n_atoms * per_atom, 0.0);
+            std::fill(V, V + per_frame_vir, 0.0);
+            centres(fv, nl, a0, a1, w, R, V);
+        },
+        [&](int64_t f, int nt) {
+            tr.assign(nt, std::vector<double>(b.frame_size(f) * per_atom, 0.0));
+            tv.assign(nt, std::vector<double>(per_frame_vir, 0.0));
+        },
+        [&](int64_t f, int nt) {
+            double* R = rows + b.first_atom(f) * per_atom;
+            double* V = vir + f * per_frame_vir;
+            std::fill(R, R + b.frame_size(f) * per_atom, 0.0);
+            std::fill(V, V + per_frame_vir, 0.0);
+            for (int t = 0; t < nt; ++t) {
+                for (int64_t e = 0; e < b.frame_size(f) * per_atom; ++e) R[e] += tr[t][e];
+                for (int64_t e = 0; e < per_frame_vir; ++e) V[e] += tv[t][e];
             }
-        }
-        err.rethrow();
-        return;
-    }
-    // few frames: the centres of each frame split among threads, thread sums added in thread order
-    NeighbourList nl;
-    for (int64_t f = 0; f < b.n_frames; ++f) {
-        const FrameView fv = b.frame(f);
-        err.run_frame(f, [&] { build_neighbour_list(fv, cutoff(), nl, nt); });
-        err.rethrow();
-        std::vector<std::vector<double>> tr(nt), tv(nt);
-        const int64_t chunk = (fv.n_atoms + nt - 1) / nt;
-#pragma omp parallel for schedule(static, 1) num_threads(nt)
-        for (int r = 0; r < nt; ++r) {
-            const int64_t a0 = std::min(fv.n_atoms, r * chunk), a1 = std::min(fv.n_atoms, a0 + chunk);
-            if (a0 >= a1) continue;
-            tr[r].assign(fv.n_atoms * per_atom, 0.0);
-            tv[r].assign(per_frame_vir, 0.0);
-            Work w = make_work();
-            err.run_frame(f, [&] { centres(fv, nl, a0, a1, w, tr[r].data(), tv[r].data()); });
-        }
-        err.rethrow();
-        double* R = rows + b.first_atom(f) * per_atom;
-        double* V = vir + f * per_frame_vir;
-        std::fill(R, R + fv.n_atoms * per_atom, 0.0);
-        std::fill(V, V + per_frame_vir, 0.0);
-        for (int t = 0; t < nt; ++t) {
-            if (tr[t].empty()) continue;
-            for (int64_t e = 0; e < fv.n_atoms * per_atom; ++e) R[e] += tr[t][e];
-            for (int64_t e = 0; e < per_frame_vir; ++e) V[e] += tv[t][e];
-        }
-    }
+        });
 }
 
 }  // namespace ldrx

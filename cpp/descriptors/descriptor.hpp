@@ -15,6 +15,7 @@
 
 #include "core/frames.hpp"
 #include "core/neighbours.hpp"
+#include "core/parallel.hpp"
 
 namespace ldrx {
 
@@ -81,8 +82,51 @@ private:
     std::exception_ptr e_;
 };
 
-// Parallel strategy shared by all batch loops: frames in parallel when there are at least this many
-// frames per thread, else atoms of each frame in parallel.
+// Parallel strategy shared by all batch loops: frames in parallel when there are at least two frames per
+// thread, else the atoms of each frame in parallel.
 inline bool parallel_over_frames(int64_t n_frames, int threads) { return threads <= 1 || n_frames >= 2 * threads; }
+
+// Runs kernel(f, frame, nl, a0, a1, slot) over every atom of the batch with the frame's neighbour list
+// (cut-off `cutoff`): over frames in parallel (slot = -1: the call covers the whole frame and may write
+// the frame's outputs directly), or, when frames are few, over one contiguous block of atoms of each
+// frame per thread (slot = thread number, for thread-local sums that end_frame(f, threads) adds in thread
+// order after begin_frame(f, threads) prepared them). Both are deterministic for a given thread count.
+// An invalid_argument is re-thrown as "frame f: ...".
+template <class Kernel, class Begin, class End>
+void for_each_atom_block(const FrameBatch& b, double cutoff, Kernel&& kernel, Begin&& begin_frame, End&& end_frame) {
+    const int nt = max_threads();
+    ExceptionSlot err;
+    if (parallel_over_frames(b.n_frames, nt)) {
+#pragma omp parallel
+        {
+            NeighbourList nl;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t f = 0; f < b.n_frames; ++f) {
+                if (err.failed()) continue;
+                err.run_frame(f, [&] {
+                    const FrameView fv = b.frame(f);
+                    build_neighbour_list(fv, cutoff, nl, 1);
+                    kernel(f, fv, nl, int64_t(0), fv.n_atoms, -1);
+                });
+            }
+        }
+        err.rethrow();
+        return;
+    }
+    NeighbourList nl;
+    for (int64_t f = 0; f < b.n_frames; ++f) {
+        const FrameView fv = b.frame(f);
+        err.run_frame(f, [&] { build_neighbour_list(fv, cutoff, nl, nt); });
+        err.rethrow();
+        begin_frame(f, nt);
+#pragma omp parallel for schedule(static, 1) num_threads(nt)
+        for (int t = 0; t < nt; ++t) {
+            const int64_t a0 = fv.n_atoms * t / nt, a1 = fv.n_atoms * (t + 1) / nt;
+            if (a0 < a1) err.run_frame(f, [&] { kernel(f, fv, nl, a0, a1, t); });
+        }
+        err.rethrow();
+        end_frame(f, nt);
+    }
+}
 
 }  // namespace ldrx
