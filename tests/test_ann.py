@@ -144,7 +144,7 @@ def test_atoms_closer_than_r_min_are_rejected(small_data):
     m = ANN(epochs=1, **SMALL).fit(small_data)
     atoms = small_data.to_atoms()[0]
     atoms.positions[1] = atoms.positions[0] + [0.3, 0.2, 0.0]
-    with pytest.raises(ldrx.DataError, match="closer than r_min"):
+    with pytest.raises(ldrx.DataError, match=r"0.361 Å apart \(closer than 0.55 Å.*r_min is 0.55 Å"):
         m.predict(atoms)
 
 

@@ -144,15 +144,11 @@ class ANN(Model):
         return t
 
     def _check_distances(self, data: Dataset):
-        r_min = self.hyper.r_min
-        if r_min <= 0:
-            return
-        dist, pairs = data.closest_pairs(r_min)
-        bad = np.flatnonzero(np.isfinite(dist))
-        if bad.size:
-            f = int(bad[0])
-            raise DataError(f"{data.ids[f]} (frame {f}): atoms {pairs[f][0]} and {pairs[f][1]} are {dist[f]:.3g} Å "
-                            f"apart, closer than r_min = {r_min} Å")
+        """Atoms closer than r_min (aenet's RMIN) are an error, as in aenet."""
+        bad = data.check_overlaps(self.hyper.r_min) if self.hyper.r_min > 0 else []
+        if bad:
+            f, why = bad[0]
+            raise DataError(f"{data.ids[f]} (frame {f}): {why}; the model's r_min is {self.hyper.r_min} Å")
 
     # ------------------------------------------------------------------ training
     def fit(self, train: Dataset, valid: Dataset | None = None):
