@@ -179,3 +179,16 @@ def test_weight_decay_shrinks_weights(small_data):
     a = ANN(epochs=40, **SMALL).fit(small_data)
     b = ANN(epochs=40, l2=1e-3, **SMALL).fit(small_data)
     assert np.linalg.norm(b.theta) < 0.9 * np.linalg.norm(a.theta)
+
+
+def test_extrapolation_warning(ldr_sample, tmp_path):
+    from ldrx.errors import ExtrapolationWarning
+    train, test = ldr_sample.split(0.1, seed=0)
+    m = ANN(epochs=1, **SMALL).fit(train)
+    with pytest.warns(ExtrapolationWarning, match=r"13.xsf \(frame \d+\): Li-Mn 0.77 Å apart \(shortest in the training set: 2.46 Å\)"):
+        m.predict(test)
+    found = m.check_domain(test, warn=False)
+    assert [test.ids[f].split("/")[-1] for f, _ in found] == ["13.xsf"]
+    assert m.check_domain(train, warn=False) == []
+    m.save(tmp_path / "m.ldrx")
+    np.testing.assert_array_equal(ldrx.load(tmp_path / "m.ldrx").domain_min_distance, m.domain_min_distance)

@@ -1,4 +1,5 @@
 // Bindings of the core: threads, neighbour lists, overlap checks.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -6,6 +7,7 @@
 #include "bindings/common.hpp"
 #include "core/neighbours.hpp"
 #include "core/parallel.hpp"
+#include "core/species.hpp"
 
 namespace ldrx {
 
@@ -67,6 +69,41 @@ void register_core(py::module_& m) {
         return py::make_tuple(dist, pairs);
     }, py::arg("batch"), py::arg("cutoff"),
        "Per frame, the shortest interatomic distance below cutoff (inf if none) and its atom pair (-1 if none)");
+
+    m.def("pair_min_distances", [](const PyBatch& b, double cutoff, std::vector<int> species) {
+        const FrameBatch v = b.view();
+        const SpeciesMap map(species);
+        map.check(v);
+        const int64_t nf = v.n_frames, S = map.size();
+        py::array_t<double> out({nf, S, S});
+        double* o = out.mutable_data();
+        std::fill(o, o + nf * S * S, std::numeric_limits<double>::infinity());
+        {
+            py::gil_scoped_release nogil;
+            ExceptionSlot err;
+#pragma omp parallel
+            {
+                NeighbourList nl;
+#pragma omp for schedule(dynamic, 4)
+                for (int64_t f = 0; f < nf; ++f)
+                    err.run_frame(f, [&] {
+                        const FrameView fv = v.frame(f);
+                        build_neighbour_list(fv, cutoff, nl, 1);
+                        double* m = o + f * S * S;
+                        for (int64_t i = 0; i < fv.n_atoms; ++i) {
+                            const int si = map(fv.numbers[i]);
+                            for (int64_t p = nl.begin(i); p < nl.end(i); ++p) {
+                                const int sj = map(fv.numbers[nl.index[p]]);
+                                m[si * S + sj] = std::min(m[si * S + sj], nl.dist[p]);
+                            }
+                        }
+                    });
+            }
+            err.rethrow();
+        }
+        return out;
+    }, py::arg("batch"), py::arg("cutoff"), py::arg("species"),
+       "Per frame, the shortest distance between atoms of each pair of species (below cutoff, else inf): [n_frames, S, S]");
 }
 
 }  // namespace ldrx

@@ -8,3 +8,8 @@ class DataError(ValueError):
 
 class ModelFileError(ValueError):
     """A model file that cannot be used: wrong format, newer format version, other species."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """Frames unlike the training data (atoms closer than any such pair in the training set): the
+    prediction is an extrapolation and its error can be far above the test error."""

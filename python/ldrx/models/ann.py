@@ -163,6 +163,7 @@ class ANN(Model):
         self._build(species, h.typespin)
         self.check_species(train)
         self._check_distances(train)
+        self.learn_domain(train)
         if valid is not None and len(valid):
             self.check_species(valid)
             self._check_distances(valid)

@@ -10,15 +10,19 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from ..data import Dataset, atomic_write
-from ..errors import DataError, ModelFileError
+from .. import _core
+from ..errors import DataError, ExtrapolationWarning, ModelFileError
 
 FILE_MAGIC = "ldrx-model"
+DOMAIN_CUTOFF = 3.0   # Å: shortest pair distances per species pair are recorded up to this distance
+DOMAIN_MARGIN = 0.9   # a pair closer than this fraction of the training set's shortest is an extrapolation
 
 
 @dataclass
@@ -94,13 +98,43 @@ class Model:
                                 f"one of the model's species {[chemical_symbols[z] for z in self.species]}")
 
     def predict(self, frames, forces: bool = True, stress: bool = True) -> Prediction:
-        """Energies (eV), forces (eV/Å) and stress (eV/Å^3) for a Dataset, an Atoms or a list of Atoms."""
+        """Energies (eV), forces (eV/Å) and stress (eV/Å^3) for a Dataset, an Atoms or a list of Atoms.
+        Warns (ExtrapolationWarning) about frames with atoms closer than the training set ever had them."""
         self._require_fitted()
         data = as_dataset(frames)
         if len(data) == 0:
             raise DataError("no frames to predict")
         self.check_species(data)
+        self.check_domain(data)
         return self._predict(data, forces, stress)
+
+    def learn_domain(self, train: Dataset):
+        """Record the shortest distance between atoms of each pair of species in the training set (up to
+        DOMAIN_CUTOFF); every family calls this in fit, and predict checks new frames against it."""
+        d = _core.pair_min_distances(train.batch(), DOMAIN_CUTOFF, [int(z) for z in self.species])
+        self.domain_min_distance = d.min(axis=0) if len(d) else None
+
+    def check_domain(self, data: Dataset, warn: bool = True):
+        """Frames with a pair of atoms closer than DOMAIN_MARGIN x the shortest pair of the same species in
+        the training set, as a list of (frame, reason); with `warn`, one ExtrapolationWarning names them."""
+        mins = getattr(self, "domain_min_distance", None)
+        if mins is None:
+            return []
+        d = _core.pair_min_distances(data.batch(), DOMAIN_CUTOFF, [int(z) for z in self.species])
+        limit = DOMAIN_MARGIN * np.minimum(mins, DOMAIN_CUTOFF)
+        out = []
+        from ase.data import chemical_symbols as cs
+        for f in np.flatnonzero((d < limit).any(axis=(1, 2))):
+            a, b = np.unravel_index(np.argmax(limit - d[f]), limit.shape)
+            seen = f"{mins[a, b]:.2f} Å" if np.isfinite(mins[a, b]) else f"none within {DOMAIN_CUTOFF} Å"
+            out.append((int(f), f"{cs[self.species[a]]}-{cs[self.species[b]]} {d[f, a, b]:.2f} Å apart "
+                                f"(shortest in the training set: {seen})"))
+        if out and warn:
+            head = "; ".join(f"{data.ids[f]} (frame {f}): {why}" for f, why in out[:3])
+            more = f" and {len(out) - 3} more" if len(out) > 3 else ""
+            warnings.warn(f"{len(out)} frame(s) outside the training data, predictions are extrapolations: "
+                          f"{head}{more}", ExtrapolationWarning, stacklevel=3)
+        return out
 
     def calculator(self):
         """An ASE Calculator (energy, free_energy, forces, stress)."""
@@ -113,6 +147,8 @@ class Model:
         self._require_fitted()
         from .. import __version__
         meta, arrays = self._state()
+        if getattr(self, "domain_min_distance", None) is not None:
+            arrays = {**arrays, "_domain_min_distance": self.domain_min_distance}
         head = {"format": FILE_MAGIC, "family": self.family, "format_version": self.format_version,
                 "ldrx_version": __version__, "species": [int(z) for z in self.species], **meta}
         payload = {f"a_{k}": np.asarray(v) for k, v in arrays.items()}
@@ -134,7 +170,9 @@ class Model:
             raise ModelFileError(f"{path}: format version {meta['format_version']} is newer than this ldrx "
                                  f"reads ({cls.family} version {cls.format_version}); upgrade ldrx "
                                  f"(file written by ldrx {meta.get('ldrx_version', '?')})")
+        domain = arrays.pop("_domain_min_distance", None)
         model = cls._from_state(meta, arrays)
+        model.domain_min_distance = domain
         if [int(z) for z in model.species] != [int(z) for z in meta["species"]]:
             raise ModelFileError(f"{path}: species in the header do not match the model body")
         model._fitted = True

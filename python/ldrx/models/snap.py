@@ -304,6 +304,7 @@ class SNAP(Model):
         self.species = list(train.species)
         self.radelem, self.wj = self._resolve_elements(self.species)
         self._make_descriptor()
+        self.learn_domain(train)
         if has_e or h.reference_energies is not None:
             self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies)
         else:
