@@ -1,7 +1,6 @@
 """ANN potential: exact gradients of the training loss, training, determinism, persistence, calculator,
 checkpoints and bad input."""
 
-import warnings
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ import pytest
 import ldrx
 from ldrx.models.ann import ANN
 
-from conftest import random_frames
 
 SMALL = dict(radial_cutoff=5.0, radial_order=8, angular_cutoff=4.0, angular_order=3, hidden=(6, 5), progress=False)
 

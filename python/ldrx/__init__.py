@@ -11,7 +11,7 @@ from . import _core
 from .data import Dataset
 from .errors import DataError, ModelFileError
 from .io import read
-from . import descriptors, evaluate, io, models
+from . import descriptors, evaluate, io, models  # noqa: F401  (ldrx.evaluate.metrics, ...)
 
 __version__ = "0.1.0"
 
