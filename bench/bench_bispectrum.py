@@ -16,8 +16,8 @@ Parameters: radelem 0.5 for every element and rcutfac 5.0 (a 5 Å cut-off, about
   charged to it).
 - snad/atom: the per-species summed derivatives -d(sum_{i of type t} B_i)/dr_a. ldrx: force_rows
   (B and dB). LAMMPS: compute snad/atom, minus the same baseline.
-- E+F (pair snap): energy and forces of a linear SNAP. ldrx: SNAP.predict (B, then forces by the Y
-  adjoint). LAMMPS: pair_style snap with the same coefficients, minus a pair_style zero baseline.
+- E+F (pair snap): energy and forces of a linear SNAP. ldrx: SNAP.predict (one pass over the atoms: U and
+  Z once per atom, B and E_i, then forces by the Y adjoint). LAMMPS: pair_style snap with the same coefficients, minus a pair_style zero baseline.
 LAMMPS's ML-SNAP computes and pair snap are not OpenMP-threaded, so its 2-core figure needs 2 MPI ranks.
 """
 

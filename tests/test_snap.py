@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from ase.data import atomic_numbers
+from ase.data import atomic_numbers, chemical_symbols
 
 import ldrx
 import ldrx.evaluate
@@ -179,6 +179,85 @@ def test_reference_coefficients_through_lammps_files(tmp_path):
             p = model.predict(data, stress=False)
             assert abs(p.energy[0] - s["pair_snap_energy"]) < 1e-8
             np.testing.assert_allclose(p.forces, np.array(s["pair_snap_forces"]), rtol=0, atol=1e-8)
+
+
+def reference_model(ref, case, quadratic, seed=0):
+    """The LAMMPS reference case's SNAP (its beta0 and beta), with random alpha for qSNAP."""
+    el = ref["species_order"]
+    m = SNAP(twojmax=case["twojmax"], rcutfac=ref["rcutfac"], rfac0=ref["rfac0"], rmin0=ref["rmin0"],
+             radelem=dict(zip(el, ref["radelem"])), wj=dict(zip(el, ref["wj"])), bzeroflag=bool(case["bzeroflag"]),
+             switchflag=bool(ref["switchflag"]), quadratic=quadratic)
+    m.species = sorted(atomic_numbers[x] for x in el)
+    m.radelem, m.wj = m._resolve_elements(m.species)
+    m._make_descriptor()
+    order = [el.index(chemical_symbols[z]) for z in m.species]
+    coef = np.array(case["coefficients"])[order]
+    if quadratic:
+        nq = m.ncoeff * (m.ncoeff + 1) // 2
+        coef = np.hstack([coef, np.random.default_rng(seed).normal(0, 1e-3, (len(m.species), nq))])
+    m.coefficients = coef
+    m.reference_energies = {z: 0.0 for z in m.species}
+    m._fitted = True
+    return m
+
+
+def forward_backward(model, data):
+    """Energies, forces, virial the unfused way: B (forward), E_i and beta_eff in numpy, then backward."""
+    e, beta = model.atomic_energies(data)
+    F, W = model.descriptor.backward(data, beta)
+    return np.bincount(data.frame_index, weights=e, minlength=len(data)), F, W
+
+
+def fused(model, data):
+    e, F, W = _core.snap_energy_forces(model.descriptor._impl, data.batch(), model.coefficients,
+                                       model.hyper.quadratic, True)
+    return np.bincount(data.frame_index, weights=e, minlength=len(data)), F, W
+
+
+@pytest.mark.parametrize("quadratic", [False, True], ids=["snap", "qsnap"])
+def test_fused_prediction_equals_forward_backward(quadratic):
+    """The one-pass kernel (U, Z once per atom) gives what B + backward give, in both parallel modes
+    (frames in parallel; one large frame split into per-thread atom blocks), and the same bits run to run."""
+    with gzip.open(DATA / "lammps-snap" / "reference.json.gz") as f:
+        ref = json.load(f)
+
+    def dataset(s):
+        z = np.array([atomic_numbers[x] for x in s["symbols"]])
+        return ldrx.Dataset(z, np.array(s["positions"]), np.array(s["cell"])[None], np.array([s["pbc"]]),
+                            [0, len(z)])
+
+    def check(model, data):
+        expected = forward_backward(model, data)
+        got = fused(model, data)
+        for x, y in zip(got, expected):
+            np.testing.assert_allclose(x, y, rtol=0, atol=1e-12 * np.abs(y).max())
+        assert np.array_equal(got[0], model.predict(data, stress=False).energy)
+        return got
+
+    old = ldrx.get_num_threads()
+    try:
+        for case in ref["cases"]:
+            model = reference_model(ref, case, quadratic)
+            cells = ldrx.Dataset.concatenate([dataset(s) for s in case["structures"]])  # 5 frames
+            for threads in (1, 2):
+                ldrx.set_num_threads(threads)
+                check(model, cells)
+        # one large frame on 2 threads: its atoms split into two blocks with thread-local force sums
+        case = ref["cases"][1]
+        model = reference_model(ref, case, quadratic, seed=1)
+        big = ldrx.Dataset.from_atoms([dataset(case["structures"][0]).to_atoms()[0].repeat((2, 2, 2))])  # 512 atoms
+        ldrx.set_num_threads(2)
+        first = check(model, big)
+        again = fused(model, big)
+        for x, y in zip(first, again):
+            np.testing.assert_array_equal(x, y)
+        if quadratic:  # the quadratic part matters here
+            linear = model.coefficients.copy()
+            linear[:, 1 + model.ncoeff:] = 0.0
+            e_lin = _core.snap_energy_forces(model.descriptor._impl, big.batch(), linear, True, False)[0]
+            assert abs(e_lin.sum() - first[0][0]) > 1e-3 * abs(first[0][0])
+    finally:
+        ldrx.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

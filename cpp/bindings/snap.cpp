@@ -1,5 +1,5 @@
-// Bindings of the SNAP family: the bispectrum descriptor, the per-species force rows, and the streaming
-// normal equations of the linear / quadratic fits.
+// Bindings of the SNAP family: the bispectrum descriptor, the per-species force rows, energies and forces
+// of a fitted model, and the streaming normal equations of the linear / quadratic fits.
 #include <optional>
 
 #include "bindings/common.hpp"
@@ -88,6 +88,34 @@ void register_snap(py::module_& m) {
            "(rows [n_atoms, n_species, 3, ncoeff] = -d(sum_{i of species t} B(i))/dr_a (snad/atom), "
            "virial [n_frames, n_species, 6, ncoeff])");
     bind_descriptor_methods<BispectrumDescriptor>(cls);
+
+    m.def("snap_energy_forces", [](const BispectrumDescriptor& d, const PyBatch& pb, CArray<double> coefficients,
+                                   bool quadratic, bool forces) {
+        const FrameBatch b = pb.view();
+        const int64_t P = SnapBasis{d.size(), quadratic}.per_species();
+        if (coefficients.ndim() != 2 || coefficients.shape(0) != d.n_species() || coefficients.shape(1) != P)
+            throw std::invalid_argument("coefficients must be [" + std::to_string(d.n_species()) + ", " +
+                                        std::to_string(P) + "] (beta0, beta" + (quadratic ? ", alpha" : "") +
+                                        " per species)");
+        py::array_t<double> E(b.n_atoms());
+        py::object F = py::none(), W = py::none();
+        double *f = nullptr, *w = nullptr;
+        if (forces) {
+            py::array_t<double> Fa({b.n_atoms(), int64_t(3)}), Wa({b.n_frames, int64_t(6)});
+            f = Fa.mutable_data();
+            w = Wa.mutable_data();
+            F = Fa;
+            W = Wa;
+        }
+        {
+            py::gil_scoped_release nogil;
+            snap_energy_forces(d, b, coefficients.data(), quadratic, E.mutable_data(), f, w);
+        }
+        return py::make_tuple(E, F, W);
+    }, py::arg("descriptor"), py::arg("batch"), py::arg("coefficients"), py::arg("quadratic"), py::arg("forces"),
+       "(per-atom energies [n_atoms], forces [n_atoms, 3], virial [n_frames, 6] (Voigt, eV)) of a fitted SNAP "
+       "(coefficients [n_species, per_species] as in a LAMMPS .snapcoeff), forces and virial None unless "
+       "`forces`; U and Z are computed once per atom.");
 
     m.def("snap_normal_equations", [](const BispectrumDescriptor& d, const PyBatch& pb, CArray<double> shift,
                                       CArray<double> scale, bool quadratic, CArray<double> energy, CArray<double> forces,

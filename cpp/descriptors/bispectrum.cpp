@@ -226,6 +226,12 @@ BispectrumDescriptor::Work BispectrumDescriptor::make_work() const {
     return w;
 }
 
+BispectrumDescriptor::Work& BispectrumDescriptor::thread_work() const {
+    thread_local Work w;
+    if (w.utot_r.size() != static_cast<size_t>(idxu_) || w.zlist_r.size() != static_cast<size_t>(idxz_)) w = make_work();
+    return w;
+}
+
 // U^j of one neighbour by the recursion of VMK 4.8.2: column mb (2 mb <= j) of layer j from column mb of
 // layer j-1,  U^j[ma][mb] = sqrt((j-ma)/(j-mb)) conj(a) U^{j-1}[ma][mb] - sqrt(ma/(j-mb)) conj(b) U^{j-1}[ma-1][mb],
 // then the rest of the layer by symmetry.
@@ -460,6 +466,21 @@ void BispectrumDescriptor::compute_deidrj(const Work& w, double dedr[3]) const {
     }
 }
 
+void BispectrumDescriptor::add_forces(Work& w, double* forces, double* virial) const {
+    const int64_t i = w.centre;
+    for (int n = 0; n < static_cast<int>(w.atom.size()); ++n) {
+        compute_duidrj(n, w);
+        double g[3];
+        compute_deidrj(w, g);
+        const int64_t k = w.atom[n];
+        for (int c = 0; c < 3; ++c) {
+            forces[3 * k + c] -= g[c];
+            forces[3 * i + c] += g[c];
+        }
+        add_pair_virial(virial, &w.rij[3 * n], g);
+    }
+}
+
 void BispectrumDescriptor::compute_dbidu(const Work& w, const double* dur, const double* dui, double* dB) const {
     auto term = [&](int jj, const ZTriple& z) {
         const int64_t u0 = ublock_[jj];
@@ -558,8 +579,7 @@ void BispectrumDescriptor::compute_dbidrj(const Work& w, double* dB) const {
 
 void BispectrumDescriptor::forward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                    double* G) const {
-    thread_local Work w;
-    if (w.utot_r.size() != static_cast<size_t>(idxu_) || w.zlist_r.size() != static_cast<size_t>(idxz_)) w = make_work();
+    Work& w = thread_work();
     for (int64_t i = a0; i < a1; ++i) {
         compute_ui(f, nl, i, false, w);
         compute_zi(w, false);
@@ -569,33 +589,21 @@ void BispectrumDescriptor::forward(const FrameView& f, const NeighbourList& nl, 
 
 void BispectrumDescriptor::backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                     const double* dEdG, double* forces, double* virial) const {
-    thread_local Work w;
-    if (w.utot_r.size() != static_cast<size_t>(idxu_) || w.zlist_r.size() != static_cast<size_t>(idxz_)) w = make_work();
+    Work& w = thread_work();
     for (int64_t i = a0; i < a1; ++i) {
         const double* beta = dEdG + ncoeff_ * i;
         if (std::all_of(beta, beta + ncoeff_, [](double b) { return b == 0.0; })) continue;
         compute_ui(f, nl, i, true, w);
         compute_zi(w, true);
         compute_yi(beta, w);
-        for (int n = 0; n < static_cast<int>(w.atom.size()); ++n) {
-            compute_duidrj(n, w);
-            double g[3];
-            compute_deidrj(w, g);
-            const int64_t k = w.atom[n];
-            for (int c = 0; c < 3; ++c) {
-                forces[3 * k + c] -= g[c];
-                forces[3 * i + c] += g[c];
-            }
-            add_pair_virial(virial, &w.rij[3 * n], g);
-        }
+        add_forces(w, forces, virial);
     }
 }
 
 void BispectrumDescriptor::tangent(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                    const double* v, double* dG) const {
-    thread_local Work w;
+    Work& w = thread_work();
     thread_local std::vector<double> tr, ti;
-    if (w.utot_r.size() != static_cast<size_t>(idxu_) || w.zlist_r.size() != static_cast<size_t>(idxz_)) w = make_work();
     tr.resize(idxu_);
     ti.resize(idxu_);
     for (int64_t i = a0; i < a1; ++i) {
@@ -653,9 +661,7 @@ void BispectrumDescriptor::force_rows(const FrameBatch& b, double* rows, double*
     for_each_atom_block(
         b, cutoff(),
         [&](int64_t f, const FrameView& fv, const NeighbourList& nl, int64_t a0, int64_t a1, int slot) {
-            thread_local Work w;
-            if (w.utot_r.size() != static_cast<size_t>(idxu_) || w.zlist_r.size() != static_cast<size_t>(idxz_))
-                w = make_work();
+            Work& w = thread_work();
             if (slot >= 0) return centres(fv, nl, a0, a1, w, tr[slot].data(), tv[slot].data());
             double* R = rows + b.first_atom(f) * per_atom;
             double* V = vir + f * per_frame_vir;

@@ -102,6 +102,8 @@ public:
         std::vector<double> gmat, vmat;         // contraction matrices (see compute_dbidrk)
     };
     Work make_work() const;
+    // The calling thread's scratch, sized for this descriptor (kept between calls).
+    Work& thread_work() const;
 
     // Neighbours of centre i inside their pair cut-offs, their U^j (kept per neighbour if store_u) and
     // U_tot^j.
@@ -116,6 +118,10 @@ public:
     void compute_duidrj(int n, Work& w) const;
     // dE_i/dr_n = Re sum conj(dU) Y (needs compute_yi and compute_duidrj).
     void compute_deidrj(const Work& w, double dedr[3]) const;
+    // Forces and virial of E_i (needs compute_ui with store_u and compute_yi): for every inside neighbour n,
+    // dE_i/dr_n (compute_duidrj, compute_deidrj) is subtracted from the force of its atom and added to the
+    // centre's, and the pair term -d (x) dE_i/dd is added to the virial (Voigt).
+    void add_forces(Work& w, double* forces, double* virial) const;
     // dB_i/dr_n [3 * ncoeff], xyz-major (needs compute_zi(all) and compute_duidrj).
     void compute_dbidrj(const Work& w, double* dB) const;
     // dB [ncoeff] along a perturbation dU of U_tot (idxu() entries each; only half planes are read): the

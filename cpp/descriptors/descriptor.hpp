@@ -7,11 +7,13 @@
 // of each frame when there are few large frames.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/frames.hpp"
 #include "core/neighbours.hpp"
@@ -127,6 +129,44 @@ void for_each_atom_block(const FrameBatch& b, double cutoff, Kernel&& kernel, Be
         err.rethrow();
         end_frame(f, nt);
     }
+}
+
+// for_each_atom_block for kernels that add to forces [n_atoms, 3] and virial [n_frames, 6] (both zeroed
+// here): kernel(f, frame, nl, a0, a1, F, W) gets the frame's force rows F and virial W, or, when the atoms
+// of a frame are split over threads, thread-local ones that are added in thread order after the frame
+// (deterministic for a given thread count). With forces == nullptr there is nothing to sum: F and W are
+// nullptr (virial is then ignored).
+template <class Kernel>
+void for_each_atom_block_with_forces(const FrameBatch& b, double cutoff, double* forces, double* virial,
+                                     Kernel&& kernel) {
+    if (forces) {
+        std::fill(forces, forces + 3 * b.n_atoms(), 0.0);
+        std::fill(virial, virial + 6 * b.n_frames, 0.0);
+    }
+    std::vector<std::vector<double>> tf, tv;  // per thread, atom-parallel mode
+    for_each_atom_block(
+        b, cutoff,
+        [&](int64_t f, const FrameView& fv, const NeighbourList& nl, int64_t a0, int64_t a1, int slot) {
+            if (!forces)
+                kernel(f, fv, nl, a0, a1, nullptr, nullptr);
+            else if (slot < 0)
+                kernel(f, fv, nl, a0, a1, forces + 3 * b.first_atom(f), virial + 6 * f);
+            else
+                kernel(f, fv, nl, a0, a1, tf[slot].data(), tv[slot].data());
+        },
+        [&](int64_t f, int nt) {
+            if (!forces) return;
+            tf.assign(nt, std::vector<double>(3 * b.frame_size(f), 0.0));
+            tv.assign(nt, std::vector<double>(6, 0.0));
+        },
+        [&](int64_t f, int nt) {
+            if (!forces) return;
+            const int64_t a = b.first_atom(f);
+            for (int t = 0; t < nt; ++t) {
+                for (int64_t k = 0; k < 3 * b.frame_size(f); ++k) forces[3 * a + k] += tf[t][k];
+                for (int k = 0; k < 6; ++k) virial[6 * f + k] += tv[t][k];
+            }
+        });
 }
 
 }  // namespace ldrx

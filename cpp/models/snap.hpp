@@ -1,4 +1,4 @@
-// Linear and quadratic SNAP fits: the rows of the weighted least-squares problem, streamed into the normal
+// Linear and quadratic SNAP: energies and forces of a fitted model, and the fits: the rows of the weighted least-squares problem, streamed into the normal
 // equations A^T W A x = A^T W b without ever holding A (Thompson et al., J. Comput. Phys. 285, 316 (2015);
 // Wood and Thompson, J. Chem. Phys. 148, 241721 (2018) for the quadratic terms).
 //
@@ -31,6 +31,16 @@ struct SnapBasis {
     int64_t n_quadratic() const { return quadratic ? ncoeff * (ncoeff + 1) / 2 : 0; }
     int64_t per_species() const { return 1 + ncoeff + n_quadratic(); }
 };
+
+// Energies, forces and virial of a fitted SNAP / qSNAP, in one pass over the atoms (LAMMPS pair_style snap).
+// coefficients [n_species * per_species()] hold per species a LAMMPS .snapcoeff row: beta0, beta_k, and for
+// qSNAP alpha_kl (l >= k; k outer, l inner) of the symmetric alpha. Per centre atom i, U and Z are computed
+// once: B_i gives E_i = beta0 + beta . B_i + 0.5 B_i^T alpha B_i, and the adjoint Y with
+// beta_eff = dE_i/dB_i = beta + alpha B_i gives the forces. energies [n_atoms] (per atom, eV) is written;
+// forces [n_atoms, 3] (eV/A) and virial [n_frames, 6] (Voigt, eV) are overwritten, or both nullptr for
+// energies alone. Deterministic for a given thread count.
+void snap_energy_forces(const BispectrumDescriptor& d, const FrameBatch& b, const double* coefficients,
+                        bool quadratic, double* energies, double* forces, double* virial);
 
 struct SnapTargets {
     const double* energy = nullptr;    // [n_frames] (E - E_ref) / N, eV/atom; NaN: no row

@@ -7,8 +7,9 @@ Energy of an atom i of species s with bispectrum B_i (LAMMPS ML-SNAP's component
         + 0.5 B_i^T alpha_s B_i                         (qSNAP; Wood and Thompson, J. Chem. Phys. 148, 241721, 2018)
 
 exactly as LAMMPS ``pair_style snap`` evaluates it (``quadraticflag 1`` for qSNAP), so
-:meth:`SNAP.to_lammps` files reproduce ldrx's energies and forces. Forces come from the adjoint Y
-formulation (one extra descriptor pass) with beta_eff = beta + alpha B.
+:meth:`SNAP.to_lammps` files reproduce ldrx's energies and forces. Prediction is one pass over the atoms
+in C++ (``_core.snap_energy_forces``): per atom U and Z once, B, E_i, then forces by the adjoint Y
+formulation with beta_eff = dE_i/dB_i = beta + alpha B_i.
 
 Fit. Loss = sum_frames [ w_E ((E_pred - E) / N)^2 + w_F sum_{atoms, xyz} (F_pred - F)^2
 + w_S sum_v ((W_pred - W)_v / N)^2 ] + ridge * sum_c p_c (x_c / d_c)^2, where w_E, w_F, w_S are
@@ -385,7 +386,8 @@ class SNAP(Model):
 
     # ------------------------------------------------------------------ prediction
     def atomic_energies(self, frames):
-        """(per-atom energies [n_atoms], beta_eff [n_atoms, ncoeff] = dE_i/dB_i)."""
+        """(per-atom energies [n_atoms], beta_eff [n_atoms, ncoeff] = dE_i/dB_i), from the bispectrum
+        (``descriptor.backward(frames, beta_eff)`` then gives the forces and virial)."""
         self._require_fitted()
         data = as_dataset(frames)
         self.check_species(data)
@@ -405,11 +407,11 @@ class SNAP(Model):
         return e, beta
 
     def _predict(self, data: Dataset, forces: bool, stress: bool) -> Prediction:
-        e, beta = self.atomic_energies(data)
+        e, F, W = _core.snap_energy_forces(self.descriptor._impl, data.batch(), self.coefficients,
+                                           self.hyper.quadratic, forces or stress)
         energy = np.bincount(data.frame_index, weights=e, minlength=len(data))
         if not (forces or stress):
             return Prediction(energy)
-        F, W = self.descriptor.backward(data, beta)
         return Prediction(energy, F if forces else None, virial_to_stress(W, data) if stress else None)
 
     # ------------------------------------------------------------------ model files
