@@ -9,7 +9,7 @@ from ..errors import DataError
 
 def _require_pymatgen():
     try:
-        import pymatgen.core  # noqa: F401
+        import pymatgen.core  # noqa: F401  (only whether it imports)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("pymatgen is needed for this: pip install 'ldrx[pymatgen]'") from exc
 

@@ -314,7 +314,6 @@ class SNAP(Model):
         scale = 1.0 / std
         energy, forces, virial = self._targets(train)
         w = self._frame_weights(train)
-        args = dict(shift=mean, scale=scale, quadratic=h.quadratic)
         nc, ns = self.ncoeff, len(self.species)
         P = n_columns(nc, h.quadratic)
         from ..train import linear
