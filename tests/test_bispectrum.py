@@ -12,6 +12,7 @@ from ldrx import _core
 from ldrx.descriptors import Bispectrum
 
 from conftest import DATA, random_frames
+from descriptor_contract import check_tangent_and_adjoint
 
 REF_PATH = DATA / "lammps-snap" / "reference.json.gz"
 
@@ -175,19 +176,7 @@ def test_forces_and_virial_match_finite_differences(desc, frames):
 
 
 def test_tangent_matches_finite_differences_and_is_adjoint(desc, frames):
-    rng = np.random.default_rng(2)
-    v = rng.normal(size=(frames.n_atoms, 3))
-    dB = desc.tangent(frames, v)
-    h = 1e-5
-    p, m = frames.subset(range(len(frames))), frames.subset(range(len(frames)))
-    p.positions += h * v
-    m.positions -= h * v
-    fd = (desc.compute(p) - desc.compute(m)) / (2 * h)
-    np.testing.assert_allclose(dB, fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max())
-    # <J v, w> == <v, J^T w>, with J^T w = -forces of E = sum w . B
-    w = rng.normal(size=dB.shape)
-    forces, _ = desc.backward(frames, w)
-    assert np.isclose(np.sum(dB * w), -np.sum(forces * v), rtol=1e-10)
+    check_tangent_and_adjoint(desc, frames)
 
 
 def test_force_rows_agree_with_backward(desc, frames):
