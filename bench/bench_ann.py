@@ -5,6 +5,8 @@ measurement runs in its own process so that its peak memory (ru_maxrss) is its o
     python bench/bench_ann.py                 # both data sets
     python bench/bench_ann.py --frames 2000   # a smaller synthetic set
 
+It also times prediction (energies + forces) on the LDR sample, one pass against two passes.
+
 The LDR paper (one Xeon core, aenet, energies only, 10,842 structures): about 210 min for 300 epochs and
 38 h for 3300 epochs, i.e. about 42 s per epoch.
 """
@@ -53,6 +55,38 @@ def measure(source, frames, force_weight, threads, epochs):
                 us_per_atom_epoch=per_epoch / data.n_atoms * 1e6, peak_rss_MiB=rss)
 
 
+def prediction(repeat=5):
+    """µs/atom of ANN energies + forces on the LDR sample: predict (one neighbourhood expansion per atom
+    for descriptor, network and adjoint) next to the two-pass path (features, networks, then backward)."""
+    import numpy as np
+
+    import ldrx
+    from ldrx.models.ann import ANN
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = ldrx.read(ldrx.io.example_data_path(), on_error="skip")
+    m = ANN(epochs=2, progress=False).fit(data)
+
+    def two_pass():
+        spi = m._species_index(data)
+        out, dnn = m.networks.evaluate(m.theta, m._normalise(m.descriptor.compute(data), spi), spi, True)
+        return m.descriptor.backward(data, dnn * m._inv_sigma[spi] / m.scale)
+
+    def best(fn):
+        t = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+        return min(t) / data.n_atoms * 1e6
+
+    for threads in (1, 2):
+        ldrx.set_num_threads(threads)
+        one, two = best(lambda: m.predict(data)), best(two_pass)
+        print(f"ANN energy + forces on the LDR sample, {threads} thread(s): predict {one:.1f} µs/atom "
+              f"(checks included), two-pass path {two:.1f} µs/atom (x{two / one:.2f})", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=10842)
@@ -62,6 +96,7 @@ def main():
     if args.one:
         print(json.dumps(measure(**json.loads(args.one))))
         return
+    prediction()
     rows = []
     for source in ("sample", "synthetic"):
         for fw in (0.0, 0.1):

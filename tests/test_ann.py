@@ -190,3 +190,27 @@ def test_extrapolation_warning(ldr_sample, tmp_path):
     assert m.check_domain(train, warn=False) == []
     m.save(tmp_path / "m.ldrx")
     np.testing.assert_array_equal(ldrx.load(tmp_path / "m.ldrx").domain_min_distance, m.domain_min_distance)
+
+
+def test_one_pass_prediction_equals_the_two_pass_path(small_data):
+    """predict (descriptor, network and adjoint per atom from one expansion) against the reference path:
+    batched features, batched networks, then the descriptor's backward."""
+    m = ANN(epochs=5, **SMALL).fit(small_data)
+    big = ldrx.Dataset.from_atoms([small_data.to_atoms()[0].repeat((2, 2, 2))])  # one frame: atom-parallel mode
+    for data in (small_data, big):
+        spi = m._species_index(data)
+        out, dnn = m.networks.evaluate(m.theta, m._normalise(m.descriptor.compute(data), spi), spi, True)
+        F_ref, W_ref = m.descriptor.backward(data, dnn * m._inv_sigma[spi] / m.scale)
+        e_ref = np.bincount(data.frame_index, weights=m.atomic_energies(data), minlength=len(data))
+        for threads in (1, 2):
+            n0 = ldrx.get_num_threads()
+            try:
+                ldrx.set_num_threads(threads)
+                p, q = m.predict(data), m.predict(data)
+            finally:
+                ldrx.set_num_threads(n0)
+            np.testing.assert_allclose(p.energy, e_ref, rtol=1e-12)
+            np.testing.assert_allclose(p.forces, F_ref, rtol=0, atol=1e-12 * np.abs(F_ref).max())
+            vol = np.abs(np.linalg.det(data.cells))[:, None]
+            np.testing.assert_allclose(p.stress, -W_ref / vol, rtol=0, atol=1e-12 * np.abs(W_ref / vol).max())
+            np.testing.assert_array_equal(p.forces, q.forces)  # identical bits run to run

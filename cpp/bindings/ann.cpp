@@ -55,6 +55,44 @@ void register_ann(py::module_& m) {
         }, py::arg("theta"), py::arg("x"), py::arg("species"), py::arg("grad") = false,
            "atomic outputs [n] and, with grad, their input gradients [n, n_inputs]");
 
+    m.def("ann_energy_forces", [](const Descriptor& d, const AtomicNetworks& nets, CArray<double> theta,
+                                  std::vector<int> species, CArray<double> mean, CArray<double> inv_sigma,
+                                  double scale, double shift, CArray<double> e_ref, const PyBatch& b, bool forces) {
+        ANNPotential p;
+        const int64_t S = static_cast<int64_t>(species.size()), n_in = nets.n_inputs();
+        if (theta.size() != nets.n_params()) throw std::invalid_argument("theta has the wrong size");
+        if (S != nets.n_species()) throw std::invalid_argument("one network per species is needed");
+        if (mean.size() != S * n_in || inv_sigma.size() != S * n_in) throw std::invalid_argument("mean / inv_sigma must be [n_species, n_inputs]");
+        if (e_ref.size() != S) throw std::invalid_argument("e_ref needs one value per species");
+        p.descriptor = &d;
+        p.networks = &nets;
+        p.theta = theta.data();
+        p.species = SpeciesMap(species);
+        p.mean = mean.data();
+        p.inv_sigma = inv_sigma.data();
+        p.scale = scale;
+        p.shift = shift;
+        p.e_ref = e_ref.data();
+        const FrameBatch v = b.view();
+        py::array_t<double> e(v.n_atoms());
+        py::object F = py::none(), W = py::none();
+        double *fp = nullptr, *wp = nullptr;
+        if (forces) {
+            py::array_t<double> fa({v.n_atoms(), int64_t(3)}), wa({v.n_frames, int64_t(6)});
+            fp = fa.mutable_data();
+            wp = wa.mutable_data();
+            F = fa;
+            W = wa;
+        }
+        {
+            py::gil_scoped_release nogil;
+            ann_energy_forces(p, v, e.mutable_data(), fp, wp);
+        }
+        return py::make_tuple(e, F, W);
+    }, py::arg("descriptor"), py::arg("networks"), py::arg("theta"), py::arg("species"), py::arg("mean"),
+       py::arg("inv_sigma"), py::arg("scale"), py::arg("shift"), py::arg("e_ref"), py::arg("batch"), py::arg("forces"),
+       "per-atom energies [n_atoms] and, with forces, forces [n_atoms, 3] and virial [n_frames, 6] of an ANN potential");
+
     py::class_<PyANNTrainer>(m, "ANNTrainer", "Loss and gradient of atomic networks over a data set (energies, optionally forces)")
         .def(py::init([](const AtomicNetworks& nets, CArray<double> x, CArray<int32_t> species, CArray<int64_t> offsets,
                          CArray<double> energy, CArray<double> energy_weight, double force_weight,

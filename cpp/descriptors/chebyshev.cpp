@@ -277,65 +277,69 @@ void ChebyshevDescriptor::expand(const FrameView& f, const NeighbourList& nl, in
     w.Dw = Dw;
 }
 
+// G of centre i from its expansion.
+void ChebyshevDescriptor::features(Work& w, double* g) const {
+    double* rad = g;
+    double* ang = g + nr_;
+    double* rad_w = g + nr_ + na_;
+    double* ang_w = g + 2 * nr_ + na_;
+    // radial: G_n = sum_p T_n(x_p) fc_p, by the recursion over n for all neighbours at once
+    const int64_t n = w.rad.n;
+    double *Tm = w.T0.data(), *Tc = w.T1.data();
+    for (int k = 0; k < nr_; ++k) {
+        double sum = 0.0, sumw = 0.0;
+        if (k == 0) {
+#pragma omp simd reduction(+ : sum, sumw)
+            for (int64_t p = 0; p < n; ++p) {
+                Tc[p] = 1.0;
+                sum += w.rad.fc[p];
+                sumw += w.rad.s[p] * w.rad.fc[p];
+            }
+        } else if (k == 1) {
+            std::swap(Tm, Tc);
+#pragma omp simd reduction(+ : sum, sumw)
+            for (int64_t p = 0; p < n; ++p) {
+                Tc[p] = w.rx[p];
+                sum += Tc[p] * w.rad.fc[p];
+                sumw += w.rad.s[p] * Tc[p] * w.rad.fc[p];
+            }
+        } else {
+#pragma omp simd reduction(+ : sum, sumw)
+            for (int64_t p = 0; p < n; ++p) {
+                const double t = 2.0 * w.rx[p] * Tc[p] - Tm[p];
+                Tm[p] = t;
+                sum += t * w.rad.fc[p];
+                sumw += w.rad.s[p] * t * w.rad.fc[p];
+            }
+            std::swap(Tm, Tc);
+        }
+        rad[k] = sum;
+        if (weighted_) rad_w[k] = sumw;
+    }
+    // angular through the moments
+    for (int k = 0; k < na_; ++k) {
+        ang[k] = -0.5 * w.D;
+        if (weighted_) ang_w[k] = -0.5 * w.Dw;
+    }
+    for (int l = 0; l < na_; ++l) {
+        double P = 0.0, Pw = 0.0;
+        for (int q = l * l; q < (l + 1) * (l + 1); ++q) {
+            P += w.A[q] * w.A[q];
+            Pw += w.Aw[q] * w.Aw[q];
+        }
+        for (int k = 0; k < na_; ++k) {
+            ang[k] += 0.5 * b_[k * na_ + l] * P;
+            if (weighted_) ang_w[k] += 0.5 * b_[k * na_ + l] * Pw;
+        }
+    }
+}
+
 void ChebyshevDescriptor::forward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                   double* G) const {
     thread_local Work w;
     for (int64_t i = a0; i < a1; ++i) {
         expand(f, nl, i, false, w);
-        double* g = G + size_ * i;
-        double* rad = g;
-        double* ang = g + nr_;
-        double* rad_w = g + nr_ + na_;
-        double* ang_w = g + 2 * nr_ + na_;
-        // radial: G_n = sum_p T_n(x_p) fc_p, by the recursion over n for all neighbours at once
-        const int64_t n = w.rad.n;
-        double *Tm = w.T0.data(), *Tc = w.T1.data();
-        for (int k = 0; k < nr_; ++k) {
-            double sum = 0.0, sumw = 0.0;
-            if (k == 0) {
-#pragma omp simd reduction(+ : sum, sumw)
-                for (int64_t p = 0; p < n; ++p) {
-                    Tc[p] = 1.0;
-                    sum += w.rad.fc[p];
-                    sumw += w.rad.s[p] * w.rad.fc[p];
-                }
-            } else if (k == 1) {
-                std::swap(Tm, Tc);
-#pragma omp simd reduction(+ : sum, sumw)
-                for (int64_t p = 0; p < n; ++p) {
-                    Tc[p] = w.rx[p];
-                    sum += Tc[p] * w.rad.fc[p];
-                    sumw += w.rad.s[p] * Tc[p] * w.rad.fc[p];
-                }
-            } else {
-#pragma omp simd reduction(+ : sum, sumw)
-                for (int64_t p = 0; p < n; ++p) {
-                    const double t = 2.0 * w.rx[p] * Tc[p] - Tm[p];
-                    Tm[p] = t;
-                    sum += t * w.rad.fc[p];
-                    sumw += w.rad.s[p] * t * w.rad.fc[p];
-                }
-                std::swap(Tm, Tc);
-            }
-            rad[k] = sum;
-            if (weighted_) rad_w[k] = sumw;
-        }
-        // angular through the moments
-        for (int k = 0; k < na_; ++k) {
-            ang[k] = -0.5 * w.D;
-            if (weighted_) ang_w[k] = -0.5 * w.Dw;
-        }
-        for (int l = 0; l < na_; ++l) {
-            double P = 0.0, Pw = 0.0;
-            for (int q = l * l; q < (l + 1) * (l + 1); ++q) {
-                P += w.A[q] * w.A[q];
-                Pw += w.Aw[q] * w.Aw[q];
-            }
-            for (int k = 0; k < na_; ++k) {
-                ang[k] += 0.5 * b_[k * na_ + l] * P;
-                if (weighted_) ang_w[k] += 0.5 * b_[k * na_ + l] * Pw;
-            }
-        }
+        features(w, G + size_ * i);
     }
 }
 
@@ -368,93 +372,111 @@ static void radial_derivatives(int nr_terms, double two_over_rr, int64_t n, cons
     }
 }
 
-void ChebyshevDescriptor::backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
-                                   const double* dEdG, double* forces, double* virial) const {
-    thread_local Work w;
+// Forces and virial of E = g . G_i, centre i, from its expansion (with derivatives).
+void ChebyshevDescriptor::adjoint(int64_t i, Work& w, const double* g, double* forces, double* virial) const {
     thread_local std::vector<double> dA, dAw, mu, muw, nx, ny, nz, nxw, nyw, nzw;
     const double two_over_rr = 2.0 / p_.radial_cutoff;
     dA.resize(nlm_);
     dAw.resize(nlm_);
+    const double* g_rad = g;
+    const double* g_ang = g + nr_;
+    const double* g_rad_w = g + nr_ + na_;
+    const double* g_ang_w = g + 2 * nr_ + na_;
+    double vir[6] = {0, 0, 0, 0, 0, 0};
+    auto scatter = [&](int32_t j, const double* gv, double r, const double* u) {
+        for (int c = 0; c < 3; ++c) {
+            forces[3 * j + c] -= gv[c];
+            forces[3 * i + c] += gv[c];
+        }
+        const double d[3] = {u[0] * r, u[1] * r, u[2] * r};
+        add_pair_virial(vir, d, gv);
+    };
+    // radial: dE/dr_p = sum_n (g_n + s_p gw_n) d(T_n fc)/dr
+    const int64_t nrn = w.rad.n;
+    w.dR.resize(static_cast<size_t>(nr_) * nrn);
+    radial_derivatives(nr_, two_over_rr, nrn, w.rx.data(), w.rad.fc.data(), w.rad.dfc.data(), w.T0.data(),
+                       w.T1.data(), w.U0.data(), w.U1.data(), w.dR.data());
+    for (int64_t p = 0; p < nrn; ++p) w.acc[p] = 0.0;
+    for (int k = 0; k < nr_; ++k) {
+        const double* d = &w.dR[static_cast<size_t>(k) * nrn];
+        const double c = g_rad[k], cw = weighted_ ? g_rad_w[k] : 0.0;
+#pragma omp simd
+        for (int64_t p = 0; p < nrn; ++p) w.acc[p] += (c + cw * w.rad.s[p]) * d[p];
+    }
+    for (int64_t p = 0; p < nrn; ++p) {
+        const double dEdr = w.acc[p];
+        const double u[3] = {w.rad.ux[p], w.rad.uy[p], w.rad.uz[p]};
+        const double gv[3] = {dEdr * u[0], dEdr * u[1], dEdr * u[2]};
+        scatter(w.rad.j[p], gv, w.rad.d[p], u);
+    }
+    // angular: E = sum_l beta_l P_l + gamma D (+ typespin copy), with P_l = sum_m A_lm^2
+    double gamma = 0.0, gamma_w = 0.0;
+    for (int k = 0; k < na_; ++k) {
+        gamma -= 0.5 * g_ang[k];
+        if (weighted_) gamma_w -= 0.5 * g_ang_w[k];
+    }
+    for (int l = 0; l < na_; ++l) {
+        double beta = 0.0, beta_w = 0.0;
+        for (int k = 0; k < na_; ++k) {
+            beta += 0.5 * g_ang[k] * b_[k * na_ + l];
+            if (weighted_) beta_w += 0.5 * g_ang_w[k] * b_[k * na_ + l];
+        }
+        for (int q = l * l; q < (l + 1) * (l + 1); ++q) {
+            dA[q] = 2.0 * beta * w.A[q];
+            dAw[q] = 2.0 * beta_w * w.Aw[q];
+        }
+    }
+    const int64_t nan = w.ang.n;
+    for (auto* v : {&mu, &muw, &nx, &ny, &nz, &nxw, &nyw, &nzw}) v->assign(nan, 0.0);
+    for (int q = 0; q < nlm_; ++q) {
+        const size_t o = static_cast<size_t>(q) * nan;
+        const double c = dA[q], cw = dAw[q];
+#pragma omp simd
+        for (int64_t p = 0; p < nan; ++p) {
+            mu[p] += c * w.Z[o + p];
+            nx[p] += c * w.Zx[o + p];
+            ny[p] += c * w.Zy[o + p];
+            nz[p] += c * w.Zz[o + p];
+            muw[p] += cw * w.Z[o + p];
+            nxw[p] += cw * w.Zx[o + p];
+            nyw[p] += cw * w.Zy[o + p];
+            nzw[p] += cw * w.Zz[o + p];
+        }
+    }
+    for (int64_t p = 0; p < nan; ++p) {
+        const double s = w.ang.s[p], F = w.ang.fc[p], dF = w.ang.dfc[p], r = w.ang.d[p];
+        const double u[3] = {w.ang.ux[p], w.ang.uy[p], w.ang.uz[p]};
+        const double m = mu[p] + s * muw[p];
+        const double nu[3] = {nx[p] + s * nxw[p], ny[p] + s * nyw[p], nz[p] + s * nzw[p]};
+        const double un = u[0] * nu[0] + u[1] * nu[1] + u[2] * nu[2];
+        const double radial = dF * m + 2.0 * (gamma + gamma_w * s * s) * F * dF;
+        double gv[3];
+        for (int c = 0; c < 3; ++c) gv[c] = radial * u[c] + F * (nu[c] - un * u[c]) / r;
+        scatter(w.ang.j[p], gv, r, u);
+    }
+    for (int k = 0; k < 6; ++k) virial[k] += vir[k];
+}
+
+void ChebyshevDescriptor::backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
+                                   const double* dEdG, double* forces, double* virial) const {
+    thread_local Work w;
     for (int64_t i = a0; i < a1; ++i) {
         expand(f, nl, i, true, w);
-        const double* g = dEdG + size_ * i;
-        const double* g_rad = g;
-        const double* g_ang = g + nr_;
-        const double* g_rad_w = g + nr_ + na_;
-        const double* g_ang_w = g + 2 * nr_ + na_;
-        double vir[6] = {0, 0, 0, 0, 0, 0};
-        auto scatter = [&](int32_t j, const double* gv, double r, const double* u) {
-            for (int c = 0; c < 3; ++c) {
-                forces[3 * j + c] -= gv[c];
-                forces[3 * i + c] += gv[c];
-            }
-            const double d[3] = {u[0] * r, u[1] * r, u[2] * r};
-            add_pair_virial(vir, d, gv);
-        };
-        // radial: dE/dr_p = sum_n (g_n + s_p gw_n) d(T_n fc)/dr
-        const int64_t nrn = w.rad.n;
-        w.dR.resize(static_cast<size_t>(nr_) * nrn);
-        radial_derivatives(nr_, two_over_rr, nrn, w.rx.data(), w.rad.fc.data(), w.rad.dfc.data(), w.T0.data(),
-                           w.T1.data(), w.U0.data(), w.U1.data(), w.dR.data());
-        for (int64_t p = 0; p < nrn; ++p) w.acc[p] = 0.0;
-        for (int k = 0; k < nr_; ++k) {
-            const double* d = &w.dR[static_cast<size_t>(k) * nrn];
-            const double c = g_rad[k], cw = weighted_ ? g_rad_w[k] : 0.0;
-#pragma omp simd
-            for (int64_t p = 0; p < nrn; ++p) w.acc[p] += (c + cw * w.rad.s[p]) * d[p];
-        }
-        for (int64_t p = 0; p < nrn; ++p) {
-            const double dEdr = w.acc[p];
-            const double u[3] = {w.rad.ux[p], w.rad.uy[p], w.rad.uz[p]};
-            const double gv[3] = {dEdr * u[0], dEdr * u[1], dEdr * u[2]};
-            scatter(w.rad.j[p], gv, w.rad.d[p], u);
-        }
-        // angular: E = sum_l beta_l P_l + gamma D (+ typespin copy), with P_l = sum_m A_lm^2
-        double gamma = 0.0, gamma_w = 0.0;
-        for (int k = 0; k < na_; ++k) {
-            gamma -= 0.5 * g_ang[k];
-            if (weighted_) gamma_w -= 0.5 * g_ang_w[k];
-        }
-        for (int l = 0; l < na_; ++l) {
-            double beta = 0.0, beta_w = 0.0;
-            for (int k = 0; k < na_; ++k) {
-                beta += 0.5 * g_ang[k] * b_[k * na_ + l];
-                if (weighted_) beta_w += 0.5 * g_ang_w[k] * b_[k * na_ + l];
-            }
-            for (int q = l * l; q < (l + 1) * (l + 1); ++q) {
-                dA[q] = 2.0 * beta * w.A[q];
-                dAw[q] = 2.0 * beta_w * w.Aw[q];
-            }
-        }
-        const int64_t nan = w.ang.n;
-        for (auto* v : {&mu, &muw, &nx, &ny, &nz, &nxw, &nyw, &nzw}) v->assign(nan, 0.0);
-        for (int q = 0; q < nlm_; ++q) {
-            const size_t o = static_cast<size_t>(q) * nan;
-            const double c = dA[q], cw = dAw[q];
-#pragma omp simd
-            for (int64_t p = 0; p < nan; ++p) {
-                mu[p] += c * w.Z[o + p];
-                nx[p] += c * w.Zx[o + p];
-                ny[p] += c * w.Zy[o + p];
-                nz[p] += c * w.Zz[o + p];
-                muw[p] += cw * w.Z[o + p];
-                nxw[p] += cw * w.Zx[o + p];
-                nyw[p] += cw * w.Zy[o + p];
-                nzw[p] += cw * w.Zz[o + p];
-            }
-        }
-        for (int64_t p = 0; p < nan; ++p) {
-            const double s = w.ang.s[p], F = w.ang.fc[p], dF = w.ang.dfc[p], r = w.ang.d[p];
-            const double u[3] = {w.ang.ux[p], w.ang.uy[p], w.ang.uz[p]};
-            const double m = mu[p] + s * muw[p];
-            const double nu[3] = {nx[p] + s * nxw[p], ny[p] + s * nyw[p], nz[p] + s * nzw[p]};
-            const double un = u[0] * nu[0] + u[1] * nu[1] + u[2] * nu[2];
-            const double radial = dF * m + 2.0 * (gamma + gamma_w * s * s) * F * dF;
-            double gv[3];
-            for (int c = 0; c < 3; ++c) gv[c] = radial * u[c] + F * (nu[c] - un * u[c]) / r;
-            scatter(w.ang.j[p], gv, r, u);
-        }
-        for (int k = 0; k < 6; ++k) virial[k] += vir[k];
+        adjoint(i, w, dEdG + size_ * i, forces, virial);
+    }
+}
+
+void ChebyshevDescriptor::forward_backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
+                                           const AdjointFn& fn, double* forces, double* virial) const {
+    thread_local Work w;
+    thread_local std::vector<double> G, dEdG;
+    G.resize(size_);
+    dEdG.resize(size_);
+    for (int64_t i = a0; i < a1; ++i) {
+        expand(f, nl, i, true, w);
+        features(w, G.data());
+        fn(i, G.data(), dEdG.data());
+        if (forces) adjoint(i, w, dEdG.data(), forces, virial);
     }
 }
 

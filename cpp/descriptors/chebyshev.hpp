@@ -49,9 +49,14 @@ public:
                   double* forces, double* virial) const override;
     void tangent(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, const double* v,
                  double* dG) const override;
+    // One neighbourhood expansion per atom for both passes.
+    void forward_backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, const AdjointFn& fn,
+                          double* forces, double* virial) const override;
 
 private:
     struct Work;  // per-thread scratch
+    void features(Work& w, double* g) const;
+    void adjoint(int64_t i, Work& w, const double* g, double* forces, double* virial) const;
     // Fills per-neighbour radial and angular terms of centre i and the moments A_lm (and, with
     // derivatives, the harmonics' gradients).
     void expand(const FrameView& f, const NeighbourList& nl, int64_t i, bool derivatives, Work& w) const;

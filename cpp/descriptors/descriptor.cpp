@@ -1,11 +1,22 @@
 #include "descriptors/descriptor.hpp"
 
+#include <vector>
+
 namespace ldrx {
 namespace {
 
 const auto kNothing = [](int64_t, int) {};
 
 }  // namespace
+
+void Descriptor::forward_backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
+                                  const AdjointFn& fn, double* forces, double* virial) const {
+    const int64_t D = size();
+    std::vector<double> G(D * f.n_atoms), dEdG(D * f.n_atoms, 0.0);
+    forward(f, nl, a0, a1, G.data());
+    for (int64_t i = a0; i < a1; ++i) fn(i, &G[D * i], &dEdG[D * i]);
+    if (forces) backward(f, nl, a0, a1, dEdG.data(), forces, virial);
+}
 
 void descriptor_forward(const Descriptor& d, const FrameBatch& b, double* G) {
     d.check(b);

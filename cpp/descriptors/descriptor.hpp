@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,14 @@ public:
     // dG[i, k] = sum_a dG_k(i)/dr_a . v[a] for i in [a0, a1) (written, not accumulated).
     virtual void tangent(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                          const double* v, double* dG) const = 0;
+
+    // Forward and backward of a model whose atomic energy depends on the atom's own features only: for
+    // each centre i, fn(i, G_i, dEdG_i) receives G_i and fills dE/dG_i, then (if forces is not null) the
+    // forces and virial of E = sum_i dEdG_i . G_i are accumulated as in backward. The default runs the
+    // two passes; descriptors override it to expand each neighbourhood once.
+    using AdjointFn = std::function<void(int64_t i, const double* G, double* dEdG)>;
+    virtual void forward_backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
+                                  const AdjointFn& fn, double* forces, double* virial) const;
 };
 
 // Whole-batch drivers. G, dEdG, v, dG are [n_atoms, d] / [n_atoms, 3] over the batch; forces is

@@ -16,53 +16,49 @@ using MatMap = Eigen::Map<Mat>;
 
 namespace {
 
-// sigma(z), sigma'(z), sigma''(z) in place: z -> a, d1, d2
+// sigma(z), sigma'(z), sigma''(z) of aenet's activations (codes 0..4). mtanh is LeCun's scaled tanh
+// 1.7159 tanh(2z/3); "twist" adds 0.1 z.
+inline void activation(Activation f, double z, double& a, double& d1, double& d2) {
+    switch (f) {
+        case Activation::Linear:
+            a = z;
+            d1 = 1.0;
+            d2 = 0.0;
+            return;
+        case Activation::Tanh: {
+            const double t = std::tanh(z);
+            a = t;
+            d1 = 1.0 - t * t;
+            d2 = -2.0 * t * (1.0 - t * t);
+            return;
+        }
+        case Activation::Sigmoid: {
+            const double g = 1.0 / (1.0 + std::exp(-z));
+            a = g;
+            d1 = g * (1.0 - g);
+            d2 = g * (1.0 - g) * (1.0 - 2.0 * g);
+            return;
+        }
+        case Activation::MTanh:
+        case Activation::Twist: {
+            const double A = 1.7159, B = 2.0 / 3.0, lin = (f == Activation::Twist) ? 0.1 : 0.0;
+            const double t = std::tanh(B * z);
+            a = A * t + lin * z;
+            d1 = A * B * (1.0 - t * t) + lin;
+            d2 = -2.0 * A * B * B * t * (1.0 - t * t);
+            return;
+        }
+    }
+    throw std::invalid_argument("unknown activation");
+}
+
+// Elementwise over a matrix: z -> a, d1, d2.
 void activate(Activation f, const Mat& z, Mat& a, Mat& d1, Mat& d2) {
     a.resize(z.rows(), z.cols());
     d1.resize(z.rows(), z.cols());
     d2.resize(z.rows(), z.cols());
     const int64_t n = z.size();
-    const double* zp = z.data();
-    double *ap = a.data(), *p1 = d1.data(), *p2 = d2.data();
-    switch (f) {
-        case Activation::Linear:
-            for (int64_t k = 0; k < n; ++k) {
-                ap[k] = zp[k];
-                p1[k] = 1.0;
-                p2[k] = 0.0;
-            }
-            break;
-        case Activation::Tanh:
-            for (int64_t k = 0; k < n; ++k) {
-                const double t = std::tanh(zp[k]);
-                ap[k] = t;
-                p1[k] = 1.0 - t * t;
-                p2[k] = -2.0 * t * (1.0 - t * t);
-            }
-            break;
-        case Activation::Sigmoid:
-            for (int64_t k = 0; k < n; ++k) {
-                const double s = 1.0 / (1.0 + std::exp(-zp[k]));
-                ap[k] = s;
-                p1[k] = s * (1.0 - s);
-                p2[k] = s * (1.0 - s) * (1.0 - 2.0 * s);
-            }
-            break;
-        case Activation::MTanh:
-        case Activation::Twist: {
-            // LeCun's scaled tanh 1.7159 tanh(2z/3); "twist" adds 0.1 z (aenet's activation codes 3, 4)
-            const double A = 1.7159, B = 2.0 / 3.0, lin = (f == Activation::Twist) ? 0.1 : 0.0;
-            for (int64_t k = 0; k < n; ++k) {
-                const double t = std::tanh(B * zp[k]);
-                ap[k] = A * t + lin * zp[k];
-                p1[k] = A * B * (1.0 - t * t) + lin;
-                p2[k] = -2.0 * A * B * B * t * (1.0 - t * t);
-            }
-            break;
-        }
-        default:
-            throw std::invalid_argument("unknown activation");
-    }
+    for (int64_t k = 0; k < n; ++k) activation(f, z.data()[k], a.data()[k], d1.data()[k], d2.data()[k]);
 }
 
 }  // namespace
@@ -232,6 +228,76 @@ void gather(AtomicNetworks::Block& b, const double* x, int n_in) {
 }
 
 }  // namespace
+
+double AtomicNetworks::evaluate_one(const double* theta, int s, const double* x, double* dx) const {
+    const NetworkSpec& sp = specs_[s];
+    const int L = static_cast<int>(sp.nodes.size()) - 1;
+    thread_local std::vector<std::vector<double>> a, d1;
+    thread_local std::vector<const double*> W;
+    a.resize(L + 1);
+    d1.resize(L + 1);
+    W.resize(L + 1);
+    a[0].assign(x, x + n_in_);
+    const double* w = theta + offset_[s];
+    for (int l = 1; l <= L; ++l) {
+        const int no = sp.nodes[l], ni = sp.nodes[l - 1];
+        W[l] = w;
+        a[l].resize(no);
+        d1[l].resize(no);
+        for (int o = 0; o < no; ++o) {
+            double z = w[int64_t(no) * ni + o];  // bias: last column
+            for (int k = 0; k < ni; ++k) z += w[o + int64_t(no) * k] * a[l - 1][k];
+            double d2;
+            activation(sp.act[l - 1], z, a[l][o], d1[l][o], d2);
+        }
+        w += int64_t(no) * (ni + 1);
+    }
+    if (dx) {
+        thread_local std::vector<double> delta, prev;
+        delta = d1[L];
+        for (int l = L; l >= 1; --l) {
+            const int no = sp.nodes[l], ni = sp.nodes[l - 1];
+            prev.assign(ni, 0.0);
+            for (int k = 0; k < ni; ++k) {
+                double t = 0.0;
+                for (int o = 0; o < no; ++o) t += W[l][o + int64_t(no) * k] * delta[o];
+                prev[k] = l > 1 ? t * d1[l - 1][k] : t;
+            }
+            delta.swap(prev);
+        }
+        std::copy(delta.begin(), delta.end(), dx);
+    }
+    return a[L][0];
+}
+
+void ann_energy_forces(const ANNPotential& p, const FrameBatch& b, double* atom_energy, double* forces,
+                       double* virial) {
+    const Descriptor& d = *p.descriptor;
+    d.check(b);
+    const int n_in = p.networks->n_inputs();
+    if (d.size() != n_in) throw std::invalid_argument("descriptor size does not match the networks' inputs");
+    for_each_atom_block_with_forces(
+        b, d.cutoff(), forces, virial,
+        [&](int64_t f, const FrameView& fv, const NeighbourList& nl, int64_t a0, int64_t a1, double* F, double* W) {
+            double* e = atom_energy + b.first_atom(f);
+            thread_local std::vector<double> x, dx;
+            x.resize(n_in);
+            dx.resize(n_in);
+            d.forward_backward(
+                fv, nl, a0, a1,
+                [&](int64_t i, const double* G, double* dEdG) {
+                    const int s = p.species(fv.numbers[i]);
+                    const double* mu = p.mean + int64_t(n_in) * s;
+                    const double* is = p.inv_sigma + int64_t(n_in) * s;
+                    for (int k = 0; k < n_in; ++k) x[k] = (G[k] - mu[k]) * is[k];
+                    const double nn = p.networks->evaluate_one(p.theta, s, x.data(), F ? dx.data() : nullptr);
+                    e[i] = nn / p.scale + p.shift + p.e_ref[s];
+                    if (F)
+                        for (int k = 0; k < n_in; ++k) dEdG[k] = dx[k] * is[k] / p.scale;
+                },
+                F, W);
+        });
+}
 
 // ------------------------------------------------------------------------------------------ trainer
 

@@ -19,6 +19,7 @@
 
 #include "core/frames.hpp"
 #include "core/neighbours.hpp"
+#include "core/species.hpp"
 #include "descriptors/descriptor.hpp"
 
 namespace ldrx {
@@ -44,6 +45,8 @@ public:
     // index species[i] and inputs x [n, n_in] (row-major). Parallel over atom blocks.
     void evaluate(const double* theta, const double* x, const int32_t* species, int64_t n, double* out,
                   double* dNN) const;
+    // One atom of species s: NN(x) and, if dx is not null, dNN/dx [n_in].
+    double evaluate_one(const double* theta, int s, const double* x, double* dx) const;
 
     // Per species block work: forward, input gradient and the combined reverse pass. Public so the
     // trainer can use it; `cols` are atoms (column-major n_in x m inputs).
@@ -60,6 +63,23 @@ private:
     int64_t n_params_ = 0;
     int n_in_ = 0;
 };
+
+// An ANN potential for prediction: E_i = NN_s((G_i - mean_s) inv_sigma_s) / scale + shift + e_ref_s.
+struct ANNPotential {
+    const Descriptor* descriptor = nullptr;
+    const AtomicNetworks* networks = nullptr;
+    const double* theta = nullptr;
+    SpeciesMap species;
+    const double* mean = nullptr;       // [n_species, n_in]
+    const double* inv_sigma = nullptr;  // [n_species, n_in] (0 for constant features)
+    double scale = 1.0, shift = 0.0;
+    const double* e_ref = nullptr;      // [n_species]
+};
+
+// Per-atom energies [n_atoms] and, if forces is not null, forces [n_atoms, 3] and virial [n_frames, 6],
+// with one neighbourhood expansion per atom (Descriptor::forward_backward).
+void ann_energy_forces(const ANNPotential& p, const FrameBatch& b, double* atom_energy, double* forces,
+                       double* virial);
 
 struct ANNTrainingData {
     // features (normalised) and layout

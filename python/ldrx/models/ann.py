@@ -350,19 +350,15 @@ class ANN(Model):
         return out / self.scale + self.shift + self._ref_table()[spi]
 
     def _predict(self, data: Dataset, forces: bool, stress: bool) -> Prediction:
+        """One C++ pass: per atom, the descriptor, the network and (with forces or stress) its adjoint,
+        from a single neighbourhood expansion."""
         self._check_distances(data)
-        spi = self._species_index(data)
-        G = self.descriptor.compute(data)
-        need_grad = forces or stress
-        out, dnn = self.networks.evaluate(self.theta, self._normalise(G, spi), spi, need_grad)
-        e_atom = out / self.scale + self.shift + self._ref_table()[spi]
+        e_atom, F, W = _core.ann_energy_forces(self.descriptor._impl, self.networks, self.theta, self.species,
+                                               self.feature_mean, np.ascontiguousarray(self._inv_sigma),
+                                               self.scale, self.shift, self._ref_table(), data.batch(),
+                                               forces or stress)
         energy = np.bincount(data.frame_index, weights=e_atom, minlength=len(data))
-        F = S = None
-        if need_grad:
-            F, W = self.descriptor.backward(data, dnn * self._inv_sigma[spi] / self.scale)
-            if stress:
-                S = virial_to_stress(W, data)
-        return Prediction(energy, F if forces else None, S)
+        return Prediction(energy, F if forces else None, virial_to_stress(W, data) if stress else None)
 
     # ------------------------------------------------------------------ persistence
     def _state(self):
