@@ -73,22 +73,9 @@ void register_ann(py::module_& m) {
         p.scale = scale;
         p.shift = shift;
         p.e_ref = e_ref.data();
-        const FrameBatch v = b.view();
-        py::array_t<double> e(v.n_atoms());
-        py::object F = py::none(), W = py::none();
-        double *fp = nullptr, *wp = nullptr;
-        if (forces) {
-            py::array_t<double> fa({v.n_atoms(), int64_t(3)}), wa({v.n_frames, int64_t(6)});
-            fp = fa.mutable_data();
-            wp = wa.mutable_data();
-            F = fa;
-            W = wa;
-        }
-        {
-            py::gil_scoped_release nogil;
-            ann_energy_forces(p, v, e.mutable_data(), fp, wp);
-        }
-        return py::make_tuple(e, F, W);
+        return energy_forces_call(b.view(), forces, [&](double* e, double* f, double* w) {
+            ann_energy_forces(p, b.view(), e, f, w);
+        });
     }, py::arg("descriptor"), py::arg("networks"), py::arg("theta"), py::arg("species"), py::arg("mean"),
        py::arg("inv_sigma"), py::arg("scale"), py::arg("shift"), py::arg("e_ref"), py::arg("batch"), py::arg("forces"),
        "per-atom energies [n_atoms] and, with forces, forces [n_atoms, 3] and virial [n_frames, 6] of an ANN potential");

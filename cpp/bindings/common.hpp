@@ -61,6 +61,27 @@ inline void bind_batch(py::module_& m) {
         .def_property_readonly("n_atoms", [](const PyBatch& b) { return b.view().n_atoms(); });
 }
 
+// Runs fn(atom_energy, forces, virial) without the GIL on new arrays [n_atoms], [n_atoms, 3], [n_frames, 6]
+// (forces and virial null, and returned as None, unless `forces`); returns (energy, forces, virial).
+template <class Fn>
+py::tuple energy_forces_call(const FrameBatch& b, bool forces, Fn&& fn) {
+    py::array_t<double> e(b.n_atoms());
+    py::object F = py::none(), W = py::none();
+    double *fp = nullptr, *wp = nullptr;
+    if (forces) {
+        py::array_t<double> fa({b.n_atoms(), int64_t(3)}), wa({b.n_frames, int64_t(6)});
+        fp = fa.mutable_data();
+        wp = wa.mutable_data();
+        F = fa;
+        W = wa;
+    }
+    {
+        py::gil_scoped_release nogil;
+        fn(e.mutable_data(), fp, wp);
+    }
+    return py::make_tuple(e, F, W);
+}
+
 // Adds forward/backward/tangent/size/cutoff to a pybind11 class of a Descriptor subclass.
 template <class D, class Cls>
 void bind_descriptor_methods(Cls& cls) {

@@ -97,21 +97,9 @@ void register_snap(py::module_& m) {
             throw std::invalid_argument("coefficients must be [" + std::to_string(d.n_species()) + ", " +
                                         std::to_string(P) + "] (beta0, beta" + (quadratic ? ", alpha" : "") +
                                         " per species)");
-        py::array_t<double> E(b.n_atoms());
-        py::object F = py::none(), W = py::none();
-        double *f = nullptr, *w = nullptr;
-        if (forces) {
-            py::array_t<double> Fa({b.n_atoms(), int64_t(3)}), Wa({b.n_frames, int64_t(6)});
-            f = Fa.mutable_data();
-            w = Wa.mutable_data();
-            F = Fa;
-            W = Wa;
-        }
-        {
-            py::gil_scoped_release nogil;
-            snap_energy_forces(d, b, coefficients.data(), quadratic, E.mutable_data(), f, w);
-        }
-        return py::make_tuple(E, F, W);
+        return energy_forces_call(b, forces, [&](double* e, double* f, double* w) {
+            snap_energy_forces(d, b, coefficients.data(), quadratic, e, f, w);
+        });
     }, py::arg("descriptor"), py::arg("batch"), py::arg("coefficients"), py::arg("quadratic"), py::arg("forces"),
        "(per-atom energies [n_atoms], forces [n_atoms, 3], virial [n_frames, 6] (Voigt, eV)) of a fitted SNAP "
        "(coefficients [n_species, per_species] as in a LAMMPS .snapcoeff), forces and virial None unless "
