@@ -3,25 +3,9 @@ implements the forward / backward / tangent contract of DESIGN.md."""
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
-from ase.data import atomic_numbers, chemical_symbols
 
 from ..models.base import as_dataset
-
-
-def species_numbers(species: Sequence) -> list[int]:
-    """Atomic numbers from symbols or numbers, order kept."""
-    out = []
-    for s in species:
-        z = atomic_numbers.get(s) if isinstance(s, str) else int(s)
-        if z is None or not 0 < z < len(chemical_symbols):
-            raise ValueError(f"unknown element {s!r}")
-        out.append(int(z))
-    if len(set(out)) != len(out):
-        raise ValueError(f"species listed twice in {list(species)}")
-    return out
 
 
 class Descriptor:

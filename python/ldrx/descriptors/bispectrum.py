@@ -13,24 +13,11 @@ from ase.data import chemical_symbols
 from .. import _core
 from ..errors import DataError
 from ..models.base import as_dataset
-from .base import Descriptor, species_numbers
+from ..elements import element_values
+from .base import Descriptor
 
 MAX_CUTOFF = _core.BISPECTRUM_MAX_CUTOFF
 MAX_TWOJMAX = _core.BISPECTRUM_MAX_TWOJMAX
-
-
-def _per_species(values, name):
-    """{atomic number: float} from a dict keyed by symbols or atomic numbers, order kept."""
-    if not isinstance(values, dict) or not values:
-        raise ValueError(f"{name} must be a non-empty dict {{element: value}}")
-    zs = species_numbers(list(values))
-    out = {}
-    for z, v in zip(zs, values.values()):
-        v = float(v)
-        if not np.isfinite(v):
-            raise ValueError(f"{name} of {chemical_symbols[z]} is not finite")
-        out[z] = v
-    return out
 
 
 def check_twojmax(twojmax) -> int:
@@ -71,8 +58,8 @@ class Bispectrum(Descriptor):
         self.twojmax = check_twojmax(twojmax)
         if radelem is None:
             raise ValueError("radelem is needed: {element: radius} for every element the data hold")
-        rad = _per_species(radelem, "radelem")
-        w = {z: 1.0 for z in rad} if wj is None else _per_species(wj, "wj")
+        rad = element_values(radelem, "radelem")
+        w = {z: 1.0 for z in rad} if wj is None else element_values(wj, "wj")
         if set(w) != set(rad):
             missing = sorted(set(rad) ^ set(w))
             raise ValueError("radelem and wj must name the same elements; they differ in "

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .. import _core
-from .base import Descriptor, species_numbers
+from ..elements import species_numbers
+from .base import Descriptor
 
 
 class Chebyshev(Descriptor):

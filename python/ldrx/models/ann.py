@@ -29,8 +29,8 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from .. import _core
 from ..data import Dataset, atomic_write
-from ..descriptors.base import species_numbers
 from ..descriptors.chebyshev import Chebyshev
+from ..elements import species_numbers
 from ..errors import DataError, ModelFileError
 from ..train.lbfgs import StopTraining, run_lbfgs
 from .base import Model, Prediction, fit_reference_energies, virial_to_stress

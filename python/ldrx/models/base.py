@@ -18,6 +18,7 @@ import numpy as np
 
 from ..data import Dataset, atomic_write
 from .. import _core
+from ..elements import element_values
 from ..errors import DataError, ExtrapolationWarning, ModelFileError
 
 FILE_MAGIC = "ldrx-model"
@@ -211,9 +212,8 @@ def _json_default(o):
 def fit_reference_energies(train: Dataset, species, given=None) -> dict:
     """Per-species reference energies {Z: eV}: `given` (dict keyed by symbol or Z) or a least-squares
     fit on the training compositions (see Dataset.fit_reference_energies)."""
-    from ase.data import atomic_numbers
     if given is not None:
-        refs = {int(atomic_numbers.get(k, k)): float(v) for k, v in given.items()}
+        refs = element_values(given, "reference_energies")
         missing = set(int(z) for z in species) - set(refs)
         if missing:
             raise ValueError(f"reference energies missing for atomic numbers {sorted(missing)}")

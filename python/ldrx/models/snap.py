@@ -51,6 +51,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from .. import _core
 from ..data import Dataset, atomic_write
 from ..descriptors.bispectrum import Bispectrum, check_twojmax
+from ..elements import element_values
 from ..errors import DataError, ModelFileError
 from .base import Model, Prediction, as_dataset, fit_reference_energies, virial_to_stress
 
@@ -60,30 +61,9 @@ __all__ = ["SNAP", "SNAPHyper"]
 SVD_MAX_BYTES = 2 * 1024 ** 3
 
 
-def _symbol(key) -> str:
-    if isinstance(key, str) and key in atomic_numbers:
-        return key
-    try:
-        z = int(key)
-    except (TypeError, ValueError):
-        raise ValueError(f"unknown element {key!r}") from None
-    if not 0 < z < len(chemical_symbols):
-        raise ValueError(f"unknown element {key!r}")
-    return chemical_symbols[z]
-
-
 def _element_dict(d, name):
-    if d is None:
-        return None
-    if not isinstance(d, dict):
-        raise ValueError(f"{name} must be a dict {{element: value}}")
-    out = {}
-    for k, v in d.items():
-        v = float(v)
-        if not np.isfinite(v):
-            raise ValueError(f"{name}[{k!r}] is not finite")
-        out[_symbol(k)] = v
-    return out
+    """{symbol: float}, or None."""
+    return None if d is None else {chemical_symbols[z]: v for z, v in element_values(d, name).items()}
 
 
 @dataclass
