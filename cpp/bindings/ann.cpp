@@ -1,5 +1,6 @@
 // Bindings of the atomic neural networks and their trainer.
 #include <memory>
+#include <mutex>
 
 #include "bindings/common.hpp"
 #include "models/ann.hpp"
@@ -8,11 +9,13 @@ namespace ldrx {
 
 namespace {
 
-// The trainer with the Python objects whose memory it reads kept alive.
+// The trainer with the Python objects whose memory it reads kept alive. Calls from several Python
+// threads are serialised (the trainer fills its neighbour-list cache on first use).
 struct PyANNTrainer {
     int64_t impl_params = 0;
     std::vector<py::object> keep;
     std::unique_ptr<ANNTrainer> impl;
+    std::mutex busy;
 };
 
 }  // namespace
@@ -35,10 +38,11 @@ void register_ann(py::module_& m) {
         .def_property_readonly("n_params", &AtomicNetworks::n_params)
         .def_property_readonly("n_inputs", &AtomicNetworks::n_inputs)
         .def("offset", &AtomicNetworks::offset, py::arg("species"))
-        .def("evaluate", [](const AtomicNetworks& nets, CArray<double> theta, CArray<double> x, CArray<int32_t> species, bool grad) {
+        .def("evaluate", [](const AtomicNetworks& nets, const py::object& theta_, const py::object& x_, const py::object& species_, bool grad) {
+            const auto species = input_array<int32_t>(species_, "species", {kAny}, "[n_atoms]");
             const int64_t n = species.size();
-            if (theta.size() != nets.n_params()) throw std::invalid_argument("theta has the wrong size");
-            if (x.size() != n * nets.n_inputs()) throw std::invalid_argument("x must be [n_atoms, n_inputs]");
+            const auto theta = input_array<double>(theta_, "theta", {nets.n_params()}, "[n_params]");
+            const auto x = input_array<double>(x_, "x", {n, nets.n_inputs()}, "[n_atoms, n_inputs]");
             py::array_t<double> out(n);
             py::object dnn = py::none();
             double* dptr = nullptr;
@@ -55,15 +59,19 @@ void register_ann(py::module_& m) {
         }, py::arg("theta"), py::arg("x"), py::arg("species"), py::arg("grad") = false,
            "atomic outputs [n] and, with grad, their input gradients [n, n_inputs]");
 
-    m.def("ann_energy_forces", [](const Descriptor& d, const AtomicNetworks& nets, CArray<double> theta,
-                                  std::vector<int> species, CArray<double> mean, CArray<double> inv_sigma,
-                                  double scale, double shift, CArray<double> e_ref, const PyBatch& b, bool forces) {
+    m.def("ann_energy_forces", [](const Descriptor& d, const AtomicNetworks& nets, const py::object& theta_,
+                                  std::vector<int> species, const py::object& mean_, const py::object& inv_sigma_,
+                                  double scale, double shift, const py::object& e_ref_, const PyBatch& b, bool forces) {
         ANNPotential p;
         const int64_t S = static_cast<int64_t>(species.size()), n_in = nets.n_inputs();
-        if (theta.size() != nets.n_params()) throw std::invalid_argument("theta has the wrong size");
         if (S != nets.n_species()) throw std::invalid_argument("one network per species is needed");
-        if (mean.size() != S * n_in || inv_sigma.size() != S * n_in) throw std::invalid_argument("mean / inv_sigma must be [n_species, n_inputs]");
-        if (e_ref.size() != S) throw std::invalid_argument("e_ref needs one value per species");
+        if (d.size() != n_in)
+            throw std::invalid_argument("the descriptor has " + std::to_string(d.size()) + " features, the networks " +
+                                        std::to_string(n_in) + " inputs");
+        const auto theta = input_array<double>(theta_, "theta", {nets.n_params()}, "[n_params]");
+        const auto mean = input_array<double>(mean_, "mean", {S, n_in}, "[n_species, n_inputs]");
+        const auto inv_sigma = input_array<double>(inv_sigma_, "inv_sigma", {S, n_in}, "[n_species, n_inputs]");
+        const auto e_ref = input_array<double>(e_ref_, "e_ref", {S}, "[n_species]");
         p.descriptor = &d;
         p.networks = &nets;
         p.theta = theta.data();
@@ -81,18 +89,21 @@ void register_ann(py::module_& m) {
        "per-atom energies [n_atoms] and, with forces, forces [n_atoms, 3] and virial [n_frames, 6] of an ANN potential");
 
     py::class_<PyANNTrainer>(m, "ANNTrainer", "Loss and gradient of atomic networks over a data set (energies, optionally forces)")
-        .def(py::init([](const AtomicNetworks& nets, CArray<double> x, CArray<int32_t> species, CArray<int64_t> offsets,
-                         CArray<double> energy, CArray<double> energy_weight, double force_weight,
-                         py::object descriptor, py::object batch, py::object inv_sigma, py::object forces,
-                         py::object force_frames, bool cache_neighbours) {
+        .def(py::init([](const AtomicNetworks& nets, const py::object& x_, const py::object& species_,
+                         const py::object& offsets_, const py::object& energy_, const py::object& energy_weight_,
+                         double force_weight, py::object descriptor, py::object batch, py::object inv_sigma,
+                         py::object forces, py::object force_frames, bool cache_neighbours) {
                  auto t = std::make_unique<PyANNTrainer>();
                  ANNTrainingData d;
+                 const auto offsets = input_array<int64_t>(offsets_, "offsets", {kAny}, "[n_frames + 1]");
+                 const int64_t na = check_offsets(offsets);
                  const int64_t nf = offsets.size() - 1;
                  if (nf < 1) throw std::invalid_argument("no frames");
-                 const int64_t na = offsets.data()[nf];
-                 if (x.size() != na * nets.n_inputs() || species.size() != na)
-                     throw std::invalid_argument("x / species do not match offsets");
-                 if (energy.size() != nf || energy_weight.size() != nf) throw std::invalid_argument("energy arrays need one entry per frame");
+                 const auto x = input_array<double>(x_, "x", {na, nets.n_inputs()}, "[n_atoms, n_inputs]");
+                 const auto species = input_array<int32_t>(species_, "species", {na}, "[n_atoms]");
+                 const auto energy = input_array<double>(energy_, "energy", {nf}, "[n_frames]");
+                 const auto energy_weight = input_array<double>(energy_weight_, "energy_weight", {nf}, "[n_frames]");
+                 if (!(force_weight >= 0.0)) throw std::invalid_argument("force_weight must be >= 0");
                  d.x = x.data();
                  d.species = species.data();
                  d.offsets = offsets.data();
@@ -103,14 +114,17 @@ void register_ann(py::module_& m) {
                  d.force_weight = force_weight;
                  d.cache_neighbours = cache_neighbours;
                  if (force_weight > 0.0) {
-                     auto is = inv_sigma.cast<CArray<double>>();
-                     auto fr = forces.cast<CArray<double>>();
-                     auto ff = force_frames.cast<CArray<uint8_t>>();
-                     if (is.size() != int64_t(nets.n_species()) * nets.n_inputs()) throw std::invalid_argument("inv_sigma must be [n_species, n_inputs]");
-                     if (fr.size() != 3 * na) throw std::invalid_argument("forces must be [n_atoms, 3]");
-                     if (ff.size() != nf) throw std::invalid_argument("force_frames needs one entry per frame");
+                     const int64_t S = nets.n_species(), n_in = nets.n_inputs();
+                     auto is = input_array<double>(inv_sigma, "inv_sigma", {S, n_in}, "[n_species, n_inputs]");
+                     auto fr = input_array<double>(forces, "forces", {na, 3}, "[n_atoms, 3]");
+                     auto ff = input_array<uint8_t>(force_frames, "force_frames", {nf}, "[n_frames]");
+                     if (batch.is_none() || descriptor.is_none())
+                         throw std::invalid_argument("force training needs the descriptor and the batch");
                      const PyBatch& pb = batch.cast<const PyBatch&>();
                      if (pb.view().n_frames != nf || pb.view().n_atoms() != na) throw std::invalid_argument("batch does not match offsets");
+                     const int64_t* bo = pb.view().offsets;
+                     for (int64_t f = 0; f <= nf; ++f)
+                         if (bo[f] != offsets.data()[f]) throw std::invalid_argument("batch offsets differ from offsets at frame " + std::to_string(f));
                      d.descriptor = descriptor.cast<const Descriptor*>();
                      d.batch = pb.view();
                      d.inv_sigma = is.data();
@@ -127,8 +141,8 @@ void register_ann(py::module_& m) {
              py::arg("batch") = py::none(), py::arg("inv_sigma") = py::none(), py::arg("forces") = py::none(),
              py::arg("force_frames") = py::none(), py::arg("cache_neighbours") = true,
              py::keep_alive<1, 2>())
-        .def("loss_grad", [](PyANNTrainer& t, CArray<double> theta, bool with_grad) {
-            if (theta.size() != t.impl_params) throw std::invalid_argument("theta has the wrong size");
+        .def("loss_grad", [](PyANNTrainer& t, const py::object& theta_, bool with_grad) {
+            const auto theta = input_array<double>(theta_, "theta", {t.impl_params}, "[n_params]");
             py::object g = py::none();
             double* gp = nullptr;
             if (with_grad) {
@@ -139,6 +153,7 @@ void register_ann(py::module_& m) {
             ANNLoss L;
             {
                 py::gil_scoped_release nogil;
+                std::lock_guard<std::mutex> lock(t.busy);
                 L = t.impl->loss_grad(theta.data(), gp);
             }
             py::dict info;
@@ -150,16 +165,8 @@ void register_ann(py::module_& m) {
             info["force_sse"] = L.force_sse;
             info["force_count"] = L.force_count;
             return py::make_tuple(L.loss, g, info);
-        }, py::arg("theta"), py::arg("with_grad") = true)
-        .def("frame_energies", [](const PyANNTrainer& t, CArray<double> theta) {
-            if (theta.size() != t.impl_params) throw std::invalid_argument("theta has the wrong size");
-            py::array_t<double> out(t.keep[2].cast<py::array>().size() - 1);
-            {
-                py::gil_scoped_release nogil;
-                t.impl->frame_energies(theta.data(), out.mutable_data());
-            }
-            return out;
-        }, py::arg("theta"));
+        }, py::arg("theta"), py::arg("with_grad") = true,
+           "(loss, gradient or None, info); safe to call from several Python threads (calls run one at a time)");
 }
 
 }  // namespace ldrx

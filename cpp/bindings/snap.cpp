@@ -9,28 +9,27 @@
 namespace ldrx {
 namespace {
 
-using InOut = py::array_t<double, py::array::c_style>;  // written in place: no conversion allowed
-
 struct FitArrays {
     CArray<double> shift, scale, energy, forces, w_energy, w_force;
     std::optional<CArray<double>> virial, w_virial;
     SnapBasis basis;
     SnapTargets targets;
 
-    FitArrays(const BispectrumDescriptor& d, const FrameBatch& b, CArray<double> shift_, CArray<double> scale_,
-              bool quadratic, CArray<double> energy_, CArray<double> forces_, CArray<double> w_energy_,
-              CArray<double> w_force_, std::optional<CArray<double>> virial_, std::optional<CArray<double>> w_virial_)
-        : shift(std::move(shift_)), scale(std::move(scale_)), energy(std::move(energy_)), forces(std::move(forces_)),
-          w_energy(std::move(w_energy_)), w_force(std::move(w_force_)), virial(std::move(virial_)),
-          w_virial(std::move(w_virial_)) {
+    FitArrays(const BispectrumDescriptor& d, const FrameBatch& b, const py::object& shift_, const py::object& scale_,
+              bool quadratic, const py::object& energy_, const py::object& forces_, const py::object& w_energy_,
+              const py::object& w_force_, const py::object& virial_, const py::object& w_virial_) {
         const int64_t nc = d.size(), ns = d.n_species(), nf = b.n_frames;
-        if (shift.size() != ns * nc || scale.size() != ns * nc) throw std::invalid_argument("shift and scale must be [n_species, ncoeff]");
-        if (energy.size() != nf || w_energy.size() != nf || w_force.size() != nf)
-            throw std::invalid_argument("energy, w_energy and w_force need one value per frame");
-        if (forces.size() != 3 * b.n_atoms()) throw std::invalid_argument("forces must be [n_atoms, 3]");
-        if (virial.has_value() != w_virial.has_value()) throw std::invalid_argument("give both virial and w_virial, or neither");
-        if (virial && (virial->size() != 6 * nf || w_virial->size() != nf))
-            throw std::invalid_argument("virial must be [n_frames, 6] and w_virial [n_frames]");
+        shift = input_array<double>(shift_, "shift", {ns, nc}, "[n_species, ncoeff]");
+        scale = input_array<double>(scale_, "scale", {ns, nc}, "[n_species, ncoeff]");
+        energy = input_array<double>(energy_, "energy", {nf}, "[n_frames]");
+        forces = input_array<double>(forces_, "forces", {b.n_atoms(), 3}, "[n_atoms, 3]");
+        w_energy = input_array<double>(w_energy_, "w_energy", {nf}, "[n_frames]");
+        w_force = input_array<double>(w_force_, "w_force", {nf}, "[n_frames]");
+        if (virial_.is_none() != w_virial_.is_none()) throw std::invalid_argument("give both virial and w_virial, or neither");
+        if (!virial_.is_none()) {
+            virial = input_array<double>(virial_, "virial", {nf, 6}, "[n_frames, 6]");
+            w_virial = input_array<double>(w_virial_, "w_virial", {nf}, "[n_frames]");
+        }
         basis.ncoeff = nc;
         basis.quadratic = quadratic;
         basis.shift = shift.data();
@@ -73,7 +72,6 @@ void register_snap(py::module_& m) {
             for (const auto& t : d.triples()) out.emplace_back(t.j1, t.j2, t.j);
             return out;
         }, "kept (j1, j2, j) in LAMMPS order, doubled labels")
-        .def("pair_cutoff", &BispectrumDescriptor::pair_cutoff, py::arg("species_i"), py::arg("species_k"))
         .def("force_rows", [](const BispectrumDescriptor& d, const PyBatch& b) {
             const FrameBatch v = b.view();
             const int64_t ns = d.n_species(), nc = d.size();
@@ -89,14 +87,12 @@ void register_snap(py::module_& m) {
            "virial [n_frames, n_species, 6, ncoeff])");
     bind_descriptor_methods<BispectrumDescriptor>(cls);
 
-    m.def("snap_energy_forces", [](const BispectrumDescriptor& d, const PyBatch& pb, CArray<double> coefficients,
+    m.def("snap_energy_forces", [](const BispectrumDescriptor& d, const PyBatch& pb, const py::object& coefficients_,
                                    bool quadratic, bool forces) {
         const FrameBatch b = pb.view();
         const int64_t P = SnapBasis{d.size(), quadratic}.per_species();
-        if (coefficients.ndim() != 2 || coefficients.shape(0) != d.n_species() || coefficients.shape(1) != P)
-            throw std::invalid_argument("coefficients must be [" + std::to_string(d.n_species()) + ", " +
-                                        std::to_string(P) + "] (beta0, beta" + (quadratic ? ", alpha" : "") +
-                                        " per species)");
+        const auto coefficients = input_array<double>(coefficients_, "coefficients", {d.n_species(), P},
+                                                      std::string("[n_species, beta0 + beta") + (quadratic ? " + alpha" : "") + "]");
         return energy_forces_call(b, forces, [&](double* e, double* f, double* w) {
             snap_energy_forces(d, b, coefficients.data(), quadratic, e, f, w);
         });
@@ -105,38 +101,35 @@ void register_snap(py::module_& m) {
        "(coefficients [n_species, per_species] as in a LAMMPS .snapcoeff), forces and virial None unless "
        "`forces`; U and Z are computed once per atom.");
 
-    m.def("snap_normal_equations", [](const BispectrumDescriptor& d, const PyBatch& pb, CArray<double> shift,
-                                      CArray<double> scale, bool quadratic, CArray<double> energy, CArray<double> forces,
-                                      CArray<double> w_energy, CArray<double> w_force,
-                                      std::optional<CArray<double>> virial, std::optional<CArray<double>> w_virial,
-                                      InOut ata, InOut atb) {
+    m.def("snap_normal_equations", [](const BispectrumDescriptor& d, const PyBatch& pb, const py::object& shift,
+                                      const py::object& scale, bool quadratic, const py::object& energy,
+                                      const py::object& forces, const py::object& w_energy, const py::object& w_force,
+                                      const py::object& virial, const py::object& w_virial, py::array ata, py::array atb) {
         const FrameBatch b = pb.view();
-        FitArrays in(d, b, std::move(shift), std::move(scale), quadratic, std::move(energy), std::move(forces),
-                     std::move(w_energy), std::move(w_force), std::move(virial), std::move(w_virial));
+        FitArrays in(d, b, shift, scale, quadratic, energy, forces, w_energy, w_force, virial, w_virial);
         const int64_t n = d.n_species() * in.basis.per_species();
-        if (ata.ndim() != 2 || ata.shape(0) != n || ata.shape(1) != n || atb.size() != n)
-            throw std::invalid_argument("ata must be a C-contiguous float64 [" + std::to_string(n) + ", " +
-                                        std::to_string(n) + "] array and atb [" + std::to_string(n) + "]");
+        double* ata_p = inout_array(ata, "ata", {n, n}, "[n_columns, n_columns]");
+        double* atb_p = inout_array(atb, "atb", {n}, "[n_columns]");
+        if (ata_p == atb_p) throw std::invalid_argument("ata and atb must be different arrays");
         double btb = 0.0;
         int64_t rows = 0;
         {
             py::gil_scoped_release nogil;
-            snap_normal_equations(d, b, in.basis, in.targets, ata.mutable_data(), atb.mutable_data(), &btb, &rows);
+            snap_normal_equations(d, b, in.basis, in.targets, ata_p, atb_p, &btb, &rows);
         }
         return py::make_tuple(btb, rows);
     }, py::arg("descriptor"), py::arg("batch"), py::arg("shift"), py::arg("scale"), py::arg("quadratic"),
        py::arg("energy"), py::arg("forces"), py::arg("w_energy"), py::arg("w_force"), py::arg("virial"),
-       py::arg("w_virial"), py::arg("ata"), py::arg("atb"),
+       py::arg("w_virial"), py::arg("ata").noconvert(), py::arg("atb").noconvert(),
        "Adds the frames' weighted rows to the normal equations ata, atb (in place; ata kept symmetric); "
        "returns (b^T W b, rows). See cpp/models/snap.hpp for the columns and rows.");
 
-    m.def("snap_design_matrix", [](const BispectrumDescriptor& d, const PyBatch& pb, CArray<double> shift,
-                                   CArray<double> scale, bool quadratic, CArray<double> energy, CArray<double> forces,
-                                   CArray<double> w_energy, CArray<double> w_force,
-                                   std::optional<CArray<double>> virial, std::optional<CArray<double>> w_virial) {
+    m.def("snap_design_matrix", [](const BispectrumDescriptor& d, const PyBatch& pb, const py::object& shift,
+                                   const py::object& scale, bool quadratic, const py::object& energy,
+                                   const py::object& forces, const py::object& w_energy, const py::object& w_force,
+                                   const py::object& virial, const py::object& w_virial) {
         const FrameBatch b = pb.view();
-        FitArrays in(d, b, std::move(shift), std::move(scale), quadratic, std::move(energy), std::move(forces),
-                     std::move(w_energy), std::move(w_force), std::move(virial), std::move(w_virial));
+        FitArrays in(d, b, shift, scale, quadratic, energy, forces, w_energy, w_force, virial, w_virial);
         const int64_t n = d.n_species() * in.basis.per_species();
         const int64_t rows = snap_count_rows(b, in.targets);
         py::array_t<double> A({rows, n}), rhs(rows);

@@ -19,9 +19,9 @@
 // U[j-ma][j-mb] = (-1)^(ma-mb) conj(U[ma][mb]), so every sum runs over the half plane 2 mb <= j, weighted.
 //
 // Forces use the adjoint Y^j = sum over Z triples of (scaled) beta Z (compute_yi): dE_i/dr_k =
-// Re sum conj(d(fc w U^j_k)/dr_k) Y^j at O(J^3) per neighbour (compute_duidrj, compute_deidrj). The full
-// derivative dB_i/dr_k (3 x ncoeff, for linear fitting) is compute_dbidrj: three terms per component, one
-// for each U factor of B (Thompson et al. 2015, eq. 21-23).
+// Re sum conj(d(fc w U^j_k)/dr_k) Y^j at O(J^3) per neighbour (compute_duidrj, compute_deidrj). Derivatives
+// of B itself (for linear fitting) contract dU with the three-term formula, one term for each U factor of
+// B (compute_dbidu; Thompson et al. 2015, eq. 21-23).
 //
 // Storage: U^j[ma][mb] of one layer is stored column-major by mb (index mb (j+1) + ma), so the half plane
 // 2 mb <= j is the leading part of each layer; real and imaginary parts are separate arrays.
@@ -122,8 +122,6 @@ public:
     // dE_i/dr_n (compute_duidrj, compute_deidrj) is subtracted from the force of its atom and added to the
     // centre's, and the pair term -d (x) dE_i/dd is added to the virial (Voigt).
     void add_forces(Work& w, double* forces, double* virial) const;
-    // dB_i/dr_n [3 * ncoeff], xyz-major (needs compute_zi(all) and compute_duidrj).
-    void compute_dbidrj(const Work& w, double* dB) const;
     // dB [ncoeff] along a perturbation dU of U_tot (idxu() entries each; only half planes are read): the
     // three-term formula, linear in dU, so sums of neighbour derivatives can be contracted at once.
     void compute_dbidu(const Work& w, const double* dur, const double* dui, double* dB) const;

@@ -111,8 +111,6 @@ public:
     // Loss and gradient [n_params] at theta (loss only if grad is null). Deterministic: frames are split into a fixed number of
     // chunks whatever the thread count, and chunk gradients are summed in order.
     ANNLoss loss_grad(const double* theta, double* grad);
-    // Normalised total energies per frame (sum of atomic outputs) at theta.
-    void frame_energies(const double* theta, double* out) const;
 
 private:
     void run_chunk(const double* theta, int64_t f0, int64_t f1, double* grad, ANNLoss& acc);
