@@ -19,7 +19,8 @@ void register_core(py::module_& m) {
 #endif
     m.def("has_openmp", &has_openmp, "True if the core was built with OpenMP");
     m.def("get_num_threads", &max_threads, "threads the core's OpenMP regions use");
-    m.def("set_num_threads", &set_max_threads, py::arg("n"), "set the threads of the core's OpenMP regions");
+    m.def("set_num_threads", &set_max_threads, py::arg("n"),
+          "set the threads of every later OpenMP region of the core, from any thread (ValueError for n < 1)");
 
     m.def("neighbour_list", [](const PyBatch& b, int64_t frame, double cutoff, int threads) {
         const FrameBatch v = b.view();
@@ -54,7 +55,7 @@ void register_core(py::module_& m) {
         {
             py::gil_scoped_release nogil;
             ExceptionSlot err;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(max_threads())
             for (int64_t f = 0; f < nf; ++f)
                 err.run_frame(f, [&] {
                     double r;
@@ -81,7 +82,7 @@ void register_core(py::module_& m) {
         {
             py::gil_scoped_release nogil;
             ExceptionSlot err;
-#pragma omp parallel
+#pragma omp parallel num_threads(max_threads())
             {
                 NeighbourList nl;
 #pragma omp for schedule(dynamic, 4)

@@ -1,5 +1,7 @@
 #include "core/neighbours.hpp"
 
+#include "core/parallel.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -270,27 +272,34 @@ void build_neighbour_list(const FrameView& f, double cutoff, NeighbourList& out,
     }
 #ifdef _OPENMP
     // Each thread scans a contiguous block of atoms into its own buffers; blocks are concatenated
-    // in order, so the list is identical to the serial one.
+    // in order, so the list is identical to the serial one. The blocks follow the team OpenMP actually
+    // grants (it may be smaller than nt: nested regions, OMP_THREAD_LIMIT, OMP_DYNAMIC).
     std::vector<std::vector<int32_t>> tidx(nt), tsh(nt);
     std::vector<std::vector<double>> tvec(nt), tdist(nt);
     std::vector<int64_t> counts(n, 0);
+    int team = 1;
+    ExceptionSlot err;
 #pragma omp parallel num_threads(nt)
     {
-        const int t = omp_get_thread_num();
-        const int64_t a0 = n * t / nt, a1 = n * (t + 1) / nt;
-        for (int64_t i = a0; i < a1; ++i) {
-            const size_t before = tidx[t].size();
-            scan_atom(i, tidx[t], tvec[t], tdist[t], tsh[t]);
-            counts[i] = static_cast<int64_t>(tidx[t].size() - before);
-        }
+        const int T = omp_get_num_threads(), t = omp_get_thread_num();
+        if (t == 0) team = T;
+        err.run([&] {
+            const int64_t a0 = n * t / T, a1 = n * (t + 1) / T;
+            for (int64_t i = a0; i < a1; ++i) {
+                const size_t before = tidx[t].size();
+                scan_atom(i, tidx[t], tvec[t], tdist[t], tsh[t]);
+                counts[i] = static_cast<int64_t>(tidx[t].size() - before);
+            }
+        });
     }
+    err.rethrow();
     for (int64_t i = 0; i < n; ++i) out.start[i + 1] = out.start[i] + counts[i];
     const int64_t np = out.start[n];
     out.index.reserve(np);
     out.vec.reserve(3 * np);
     out.dist.reserve(np);
     out.shift.reserve(3 * np);
-    for (int t = 0; t < nt; ++t) {
+    for (int t = 0; t < team; ++t) {
         out.index.insert(out.index.end(), tidx[t].begin(), tidx[t].end());
         out.vec.insert(out.vec.end(), tvec[t].begin(), tvec[t].end());
         out.dist.insert(out.dist.end(), tdist[t].begin(), tdist[t].end());

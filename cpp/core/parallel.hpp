@@ -1,5 +1,17 @@
 // Thread helpers: OpenMP when available, a serial fallback otherwise.
+//
+// The thread count of ldrx's parallel regions is one process-wide setting (set_max_threads), passed
+// explicitly to every region as num_threads(max_threads()), so a call from any Python thread changes it
+// for all; until it is set, OpenMP's default (OMP_NUM_THREADS) applies. A region may be granted fewer
+// threads than it asks for (nested regions, OMP_THREAD_LIMIT, OMP_DYNAMIC): code that splits work by
+// thread number must use the team size it got (omp_get_num_threads() inside the region).
 #pragma once
+
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <string>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -7,9 +19,17 @@
 
 namespace ldrx {
 
+namespace detail {
+inline std::atomic<int>& thread_setting() {
+    static std::atomic<int> n{0};  // 0: not set, OpenMP's default
+    return n;
+}
+}  // namespace detail
+
 inline int max_threads() {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    const int n = detail::thread_setting().load(std::memory_order_relaxed);
+    return n > 0 ? n : omp_get_max_threads();
 #else
     return 1;
 #endif
@@ -23,12 +43,19 @@ inline int thread_id() {
 #endif
 }
 
-inline void set_max_threads(int n) {
+// Threads in the current team (1 outside a parallel region).
+inline int team_size() {
 #ifdef _OPENMP
-    if (n > 0) omp_set_num_threads(n);
+    return omp_get_num_threads();
 #else
-    (void)n;
+    return 1;
 #endif
+}
+
+// Sets the threads of every later ldrx parallel region, from any thread. Throws for n < 1.
+inline void set_max_threads(int n) {
+    if (n < 1) throw std::invalid_argument("the number of threads must be >= 1, got " + std::to_string(n));
+    detail::thread_setting().store(n, std::memory_order_relaxed);
 }
 
 inline bool has_openmp() {
@@ -38,5 +65,51 @@ inline bool has_openmp() {
     return false;
 #endif
 }
+
+// Keeps the first exception thrown inside an OpenMP region, to rethrow after it: an exception must never
+// leave a parallel region (that calls std::terminate and kills the interpreter), so every region runs
+// its work through run() / run_frame() and calls rethrow() after it.
+class ExceptionSlot {
+public:
+    template <class F>
+    void run(F&& fn) noexcept {
+        try {
+            fn();
+        } catch (...) {
+            store(std::current_exception());
+        }
+    }
+    // As run(), and an invalid_argument from frame f is re-thrown as "frame f: <message>".
+    template <class F>
+    void run_frame(int64_t f, F&& fn) noexcept {
+        try {
+            fn();
+        } catch (const std::invalid_argument& e) {
+            try {
+                store(std::make_exception_ptr(std::invalid_argument("frame " + std::to_string(f) + ": " + e.what())));
+            } catch (...) {
+                store(std::current_exception());
+            }
+        } catch (...) {
+            store(std::current_exception());
+        }
+    }
+    // True once some thread has failed (other threads may skip their remaining work).
+    bool failed() const { return failed_.load(std::memory_order_acquire); }
+    void rethrow() const {
+        std::lock_guard<std::mutex> lock(m_);
+        if (e_) std::rethrow_exception(e_);
+    }
+
+private:
+    void store(std::exception_ptr e) noexcept {
+        std::lock_guard<std::mutex> lock(m_);
+        if (!e_) e_ = std::move(e);
+        failed_.store(true, std::memory_order_release);
+    }
+    mutable std::mutex m_;
+    std::exception_ptr e_;
+    std::atomic<bool> failed_{false};
+};
 
 }  // namespace ldrx

@@ -58,41 +58,6 @@ void descriptor_backward(const Descriptor& d, const FrameBatch& b, const double*
                          double* virial);
 void descriptor_tangent(const Descriptor& d, const FrameBatch& b, const double* v, double* dG);
 
-// Keeps the first exception thrown inside an OpenMP region, to rethrow after it.
-class ExceptionSlot {
-public:
-    template <class F>
-    void run(F&& fn) noexcept {
-        try {
-            fn();
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(m_);
-            if (!e_) e_ = std::current_exception();
-        }
-    }
-    // As run(), and an invalid_argument from frame f is re-thrown as "frame f: <message>".
-    template <class F>
-    void run_frame(int64_t f, F&& fn) noexcept {
-        try {
-            fn();
-        } catch (const std::invalid_argument& e) {
-            std::lock_guard<std::mutex> lock(m_);
-            if (!e_) e_ = std::make_exception_ptr(std::invalid_argument("frame " + std::to_string(f) + ": " + e.what()));
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(m_);
-            if (!e_) e_ = std::current_exception();
-        }
-    }
-    bool failed() const { return static_cast<bool>(e_); }
-    void rethrow() const {
-        if (e_) std::rethrow_exception(e_);
-    }
-
-private:
-    std::mutex m_;
-    std::exception_ptr e_;
-};
-
 // Parallel strategy shared by all batch loops: frames in parallel when there are at least two frames per
 // thread, else the atoms of each frame in parallel.
 inline bool parallel_over_frames(int64_t n_frames, int threads) { return threads <= 1 || n_frames >= 2 * threads; }
@@ -108,7 +73,7 @@ void for_each_atom_block(const FrameBatch& b, double cutoff, Kernel&& kernel, Be
     const int nt = max_threads();
     ExceptionSlot err;
     if (parallel_over_frames(b.n_frames, nt)) {
-#pragma omp parallel
+#pragma omp parallel num_threads(nt)
         {
             NeighbourList nl;
 #pragma omp for schedule(dynamic, 1)

@@ -198,8 +198,11 @@ void AtomicNetworks::evaluate(const double* theta, const double* x, const int32_
     for (int64_t i = 0; i < n; ++i)
         if (species[i] < 0 || species[i] >= n_species())
             throw std::invalid_argument("atom " + std::to_string(i) + ": species index out of range");
-#pragma omp parallel for schedule(dynamic, 1)
+    ExceptionSlot err;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(max_threads())
     for (int64_t k = 0; k < nblocks; ++k) {
+        if (err.failed()) continue;
+        err.run([&] {
         const int64_t a0 = k * kBlock, a1 = std::min(n, a0 + kBlock);
         for (int s = 0; s < n_species(); ++s) {
             Block b;
@@ -217,7 +220,9 @@ void AtomicNetworks::evaluate(const double* theta, const double* x, const int32_
                     std::copy(b.dx.col(c).data(), b.dx.col(c).data() + n_in_, dNN + n_in_ * b.atoms[c]);
             }
         }
+        });
     }
+    err.rethrow();
 }
 
 namespace {
@@ -442,7 +447,7 @@ ANNLoss ANNTrainer::loss_grad(const double* theta, double* grad) {
     std::vector<Eigen::VectorXd> grads(K);
     std::vector<ANNLoss> parts(K);
     ExceptionSlot err;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(max_threads())
     for (int64_t k = 0; k < K; ++k) {
         if (err.failed()) continue;
         err.run([&] {
@@ -465,17 +470,6 @@ ANNLoss ANNTrainer::loss_grad(const double* theta, double* grad) {
     }
     total.loss = total.loss_energy + total.loss_forces;
     return total;
-}
-
-void ANNTrainer::frame_energies(const double* theta, double* out) const {
-    const int64_t na = d_.offsets[d_.n_frames];
-    std::vector<double> nn(na);
-    nets_.evaluate(theta, d_.x, d_.species, na, nn.data(), nullptr);
-    for (int64_t f = 0; f < d_.n_frames; ++f) {
-        double e = 0.0;
-        for (int64_t a = d_.offsets[f]; a < d_.offsets[f + 1]; ++a) e += nn[a];
-        out[f] = e;
-    }
 }
 
 }  // namespace ldrx

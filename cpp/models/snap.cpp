@@ -7,6 +7,7 @@
 #pragma GCC diagnostic pop
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <vector>
@@ -352,14 +353,16 @@ void snap_design_matrix(const BispectrumDescriptor& d, const FrameBatch& b, cons
     std::vector<int64_t> first(b.n_frames + 1, 0);
     for (int64_t f = 0; f < b.n_frames; ++f) first[f + 1] = first[f] + count_rows(b, t, f).total();
     ExceptionSlot err;
-#pragma omp parallel
+#pragma omp parallel num_threads(max_threads())
     {
-        FrameRows rows(d, basis, t);
+        std::unique_ptr<FrameRows> rows_;
+        err.run([&] { rows_ = std::make_unique<FrameRows>(d, basis, t); });
         std::vector<double> buf, r;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t f = 0; f < b.n_frames; ++f) {
             if (err.failed() || first[f + 1] == first[f]) continue;
             err.run_frame(f, [&] {
+                FrameRows& rows = *rows_;
                 const std::vector<int> present = mask_species(species_mask(d, b, f), ns);
                 const int64_t width = static_cast<int64_t>(present.size()) * P, nr = 7 + 3 * b.frame_size(f);
                 buf.resize(width * nr);

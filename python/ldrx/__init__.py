@@ -20,7 +20,8 @@ __all__ = ["Dataset", "DataError", "ModelFileError", "read", "fit", "load", "set
 
 
 def set_num_threads(n: int):
-    """Threads used by the C++ core (OpenMP). OMP_NUM_THREADS sets the initial value."""
+    """Threads of every later parallel region of the C++ core (OpenMP), whichever Python thread calls it.
+    OMP_NUM_THREADS sets the initial value. ValueError for n < 1."""
     _core.set_num_threads(int(n))
 
 
