@@ -16,16 +16,15 @@ A :class:`Dataset` holds N frames as concatenated arrays that the C++ core reads
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from . import _core
+from ._files import atomic_write  # noqa: F401  (also importable from here, as before)
 from .errors import DataError
 
-__all__ = ["Dataset", "DataError"]
+__all__ = ["Dataset", "DataError", "as_dataset", "dataset_from_atoms", "dataset_to_atoms"]
 
 
 def _as(a, dtype, shape_tail=()):
@@ -281,12 +280,10 @@ class Dataset:
     def from_atoms(cls, atoms_list, ids=None):
         """From an ASE Atoms or a list of them. Energies, forces and stress are taken from an attached
         calculator (e.g. a SinglePointCalculator from a file reader) where present."""
-        from .io.ase_io import dataset_from_atoms
         return dataset_from_atoms(atoms_list, ids=ids)
 
     def to_atoms(self):
         """List of ASE Atoms, labels attached as SinglePointCalculator results."""
-        from .io.ase_io import dataset_to_atoms
         return dataset_to_atoms(self)
 
     @classmethod
@@ -324,18 +321,95 @@ class Dataset:
                        json.loads(str(z["info"])))
 
 
-def atomic_write(path, write):
-    """Call write(fileobj) on a temporary file next to `path`, then rename it into place, so a crash
-    never leaves a half-written file."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def as_dataset(frames) -> Dataset:
+    """The one conversion of user input to frames: a Dataset as is, an ASE Atoms or a list (or tuple) of
+    Atoms as a new Dataset (labels from attached calculators). Anything else is a TypeError that names
+    what was given. Descriptors, models and metrics all accept their frames through this."""
+    if isinstance(frames, Dataset):
+        return frames
+    from ase import Atoms
+    if isinstance(frames, Atoms):
+        return dataset_from_atoms([frames])
+    if isinstance(frames, (list, tuple)):
+        bad = [type(a).__name__ for a in frames if not isinstance(a, Atoms)]
+        if not bad:
+            return dataset_from_atoms(frames)
+        raise TypeError(f"expected a Dataset, an ase.Atoms or a list of Atoms; the list holds {bad[0]}")
+    raise TypeError(f"expected a Dataset, an ase.Atoms or a list of Atoms, got {type(frames).__name__}")
+
+
+def _labels(atoms):
+    """Energy, forces, stress from an attached calculator's stored results (never triggers a calculation)."""
+    e = f = s = None
+    calc = atoms.calc
+    results = getattr(calc, "results", None) or {}
+    if "energy" in results:
+        e = float(results["energy"])
+    elif "free_energy" in results:
+        e = float(results["free_energy"])
+    if "forces" in results:
+        f = np.asarray(results["forces"], float)
+    if "stress" in results:
+        s = np.asarray(results["stress"], float).reshape(-1)
+        if s.size == 9:
+            m = s.reshape(3, 3)
+            s = np.array([m[0, 0], m[1, 1], m[2, 2], m[1, 2], m[0, 2], m[0, 1]])
+    if e is None and "energy" in atoms.info:
+        e = float(atoms.info["energy"])
+    if f is None and "forces" in atoms.arrays:
+        f = np.asarray(atoms.arrays["forces"], float)
+    return e, f, s
+
+
+def dataset_from_atoms(atoms_list, ids=None):
+    from ase import Atoms
+
+    if isinstance(atoms_list, Atoms):
+        atoms_list = [atoms_list]
+    atoms_list = list(atoms_list)
+    if ids is None:
+        ids = [str(a.info.get("id", k)) for k, a in enumerate(atoms_list)]
+    if not atoms_list:
+        return Dataset.empty()
+    numbers, positions, cells, pbc, energy, forces, stress, info = [], [], [], [], [], [], [], []
+    any_stress = False
+    for k, a in enumerate(atoms_list):
+        n = len(a)
+        e, f, s = _labels(a)
+        if f is not None and f.shape != (n, 3):
+            raise DataError(f"{ids[k]} (frame {k}): forces have shape {f.shape}, expected ({n}, 3)")
+        numbers.append(a.numbers)
+        positions.append(a.positions)
+        cells.append(np.asarray(a.cell[:], float))
+        pbc.append(a.pbc)
+        energy.append(np.nan if e is None else e)
+        forces.append(np.full((n, 3), np.nan) if f is None else f)
+        any_stress |= s is not None
+        stress.append(np.full(6, np.nan) if s is None else s)
+        info.append({key: v for key, v in a.info.items() if isinstance(v, (str, int, float, bool))})
+    offsets = np.concatenate([[0], np.cumsum([len(a) for a in atoms_list])])
+    return Dataset(np.concatenate(numbers), np.concatenate(positions), np.array(cells), np.array(pbc), offsets,
+                   np.array(energy), np.concatenate(forces), np.array(stress) if any_stress else None, ids, info)
+
+
+def dataset_to_atoms(data):
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    out = []
+    for f in range(len(data)):
+        a0, a1 = data.offsets[f], data.offsets[f + 1]
+        atoms = Atoms(numbers=data.numbers[a0:a1], positions=data.positions[a0:a1], cell=data.cells[f],
+                      pbc=data.pbc[f])
+        atoms.info.update(data.info[f])
+        atoms.info["id"] = data.ids[f]
+        res = {}
+        if np.isfinite(data.energy[f]):
+            res["energy"] = float(data.energy[f])
+        if np.isfinite(data.forces[a0:a1]).all():
+            res["forces"] = data.forces[a0:a1].copy()
+        if data.stress is not None and np.isfinite(data.stress[f]).all():
+            res["stress"] = data.stress[f].copy()
+        if res:
+            atoms.calc = SinglePointCalculator(atoms, **res)
+        out.append(atoms)
+    return out

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import Dataset
-from .models.base import Prediction, as_dataset
+from .data import Dataset, as_dataset
+from .models.base import Prediction
 
 
 def errors(pred: Prediction, data: Dataset) -> dict:

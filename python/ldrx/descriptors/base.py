@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models.base import as_dataset
+from ..data import as_dataset
 
 
 class Descriptor:

@@ -12,7 +12,7 @@ from ase.data import chemical_symbols
 
 from .. import _core
 from ..errors import DataError
-from ..models.base import as_dataset
+from ..data import as_dataset
 from ..elements import element_values
 from .base import Descriptor
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import Dataset
 from ..errors import DataError
 from .xsf import parse_xsf, read_xsf, write_xsf
 
@@ -27,7 +28,6 @@ def example_data_path() -> Path:
 
 
 def _frames_to_dataset(frames, ids, infos):
-    from ..data import Dataset
     if not frames:
         return Dataset.empty()
     offsets = np.concatenate([[0], np.cumsum([len(f["numbers"]) for f in frames])])
@@ -69,7 +69,6 @@ def read(path, format: str | None = None, on_error: str = "raise", r_min: float 
     forces that do not match the atoms, and frames with two atoms (or periodic images) closer than
     `r_min` Å -- e.g. LDR structure 2225, whose cell is eight times too small.
     """
-    from ..data import Dataset
     if on_error not in ("raise", "skip"):
         raise ValueError("on_error must be 'raise' or 'skip'")
     if isinstance(path, (list, tuple)):

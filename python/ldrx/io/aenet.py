@@ -20,6 +20,7 @@ import struct
 
 import numpy as np
 
+from .._files import atomic_write
 from ..errors import ModelFileError
 
 
@@ -54,26 +55,46 @@ class _Records:
     def text(self):
         return self.raw().decode("ascii", "replace")
 
+    def check_count(self, n, what):
+        if not 0 <= n <= len(self.data):
+            raise ModelFileError(f"{self.path}: implausible {what} ({n})")
+        return n
+
 
 def read_nn(path) -> dict:
-    """Parse one aenet ``.nn`` file into a dict (network, setup, training-set info)."""
-    with open(path, "rb") as f:
-        r = _Records(f.read(), str(path))
+    """Parse one aenet ``.nn`` file into a dict (network, setup, training-set info). Any problem with the
+    file is a ModelFileError that names it."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read the aenet network file ({exc})") from exc
+    try:
+        return _parse_nn(_Records(data, str(path)), path)
+    except ModelFileError:
+        raise
+    except (ValueError, IndexError, TypeError, OverflowError, struct.error) as exc:
+        raise ModelFileError(f"{path}: malformed aenet network file ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse_nn(r: "_Records", path) -> dict:
     out = {}
-    nl = r.int()
+    nl = r.check_count(r.int(), "number of layers")
     r.int()  # nnodes_max
-    wsize = r.int()
+    wsize = r.check_count(r.int(), "number of weights")
     r.int()  # nvalues
     out["nodes"] = r.ints().tolist()
     out["activations"] = r.ints().tolist()
     iw = r.ints()
     r.ints()  # iv
     out["weights"] = r.reals()
-    if len(out["nodes"]) != nl or len(out["weights"]) != wsize or iw[-1] != wsize:
+    if (nl < 2 or len(out["nodes"]) != nl or len(out["activations"]) != nl - 1 or len(out["weights"]) != wsize
+            or len(iw) != nl or iw[-1] != wsize or min(out["nodes"]) < 1
+            or wsize != sum(out["nodes"][l] * (out["nodes"][l - 1] + 1) for l in range(1, nl))):
         raise ModelFileError(f"{path}: inconsistent network records")
     out["description"] = r.text().strip()
     out["atomtype"] = r.text().strip()
-    nenv = r.int()
+    nenv = r.check_count(r.int(), "number of species")
     env = r.text()
     out["env"] = [env[2 * k:2 * k + 2].strip() for k in range(nenv)]
     out["rc_min"], out["rc_max"] = r.real(), r.real()
@@ -82,12 +103,16 @@ def read_nn(path) -> dict:
     nsfparam = r.int()
     r.ints()  # sf
     sfparam = r.reals().reshape(nsf, nsfparam)  # Fortran (nsfparam, nsf) column-major
+    if nsf != out["nodes"][0]:
+        raise ModelFileError(f"{path}: {nsf} descriptor functions but {out['nodes'][0]} network inputs")
     r.ints()  # sfenv
     r.int()  # neval
     r.reals()  # min
     r.reals()  # max
     out["sf_avg"] = r.reals()
     out["sf_cov"] = r.reals()
+    if len(out["sf_avg"]) != nsf or len(out["sf_cov"]) != nsf:
+        raise ModelFileError(f"{path}: feature statistics do not match the {nsf} descriptor functions")
     out["nsf"] = nsf
     if out["sftype"].lower().startswith("chebyshev"):
         rr, nr, ra, na = sfparam[0][:4]
@@ -100,6 +125,8 @@ def read_nn(path) -> dict:
     names = r.text()
     out["types"] = [names[2 * k:2 * k + 2].strip() for k in range(ntypes)]
     out["e_atom"] = r.reals().tolist()
+    if len(out["e_atom"]) != ntypes:
+        raise ModelFileError(f"{path}: {ntypes} species but {len(out['e_atom'])} atomic energies")
     out["n_atoms_total"] = r.int()
     out["n_structures"] = r.int()
     out["e_min"], out["e_max"], out["e_av"] = r.reals().tolist()
@@ -133,7 +160,6 @@ def write_nn(path, nodes, activations, weights, atomtype, env, chebyshev: dict, 
              types, e_atom, n_atoms_total=0, n_structures=0, e_stats=(0.0, 0.0, 0.0), rc_min=0.55,
              description="written by ldrx"):
     """Write an aenet ``.nn`` file (Chebyshev setup) that aenet's predict.x and aenetLib read."""
-    from ..data import atomic_write
     w = _Writer()
     nodes = [int(n) for n in nodes]
     nl = len(nodes)

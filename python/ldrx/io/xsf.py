@@ -16,6 +16,7 @@ import os
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
+from .._files import atomic_write
 from ..errors import DataError
 
 _PBC = {"CRYSTAL": (True, True, True), "SLAB": (True, True, False), "POLYMER": (True, False, False),
@@ -174,7 +175,6 @@ def write_xsf(path, numbers, positions, cell=None, pbc=(True, True, True), energ
               energy_kind="total"):
     """Write one structure as aenet reads it (force columns always written: aenet's generate.x rejects
     files without them; unknown forces are written as 0)."""
-    from ..data import atomic_write
     positions = np.asarray(positions, float)
     n = len(positions)
     forces = np.zeros((n, 3)) if forces is None else np.nan_to_num(np.asarray(forces, float))

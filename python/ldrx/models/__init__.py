@@ -31,7 +31,11 @@ def make_model(name, **hyper) -> Model:
 
 def load_model(path) -> Model:
     meta, _ = read_model_file(path)
-    cls, _ = _family_class(meta["family"])
+    try:
+        cls, _ = _family_class(meta["family"])
+    except ValueError as exc:
+        from ..errors import ModelFileError
+        raise ModelFileError(f"{path}: {exc}") from exc
     return cls.load(path)
 
 

@@ -28,12 +28,13 @@ import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
 from .. import _core
-from ..data import Dataset, atomic_write
+from .._files import atomic_write
+from ..data import Dataset, as_dataset
 from ..descriptors.chebyshev import Chebyshev
 from ..elements import species_numbers
 from ..errors import DataError, ModelFileError
 from ..train.lbfgs import StopTraining, run_lbfgs
-from .base import Model, Prediction, fit_reference_energies, virial_to_stress
+from .base import Model, Prediction, fit_reference_energies, model_file_errors, read_npz, virial_to_stress
 
 ACTIVATIONS = {"linear": 0, "tanh": 1, "sigmoid": 2, "mtanh": 3, "twist": 4}
 _ACT_NAMES = {v: k for k, v in ACTIVATIONS.items()}
@@ -329,19 +330,24 @@ class ANN(Model):
 
     def _read_checkpoint(self, path, data, n_params):
         import json
-        with np.load(path, allow_pickle=False) as z:
-            if not np.allclose(z["fingerprint"], self._fingerprint(data)):
+        z = read_npz(path, "checkpoint")
+        with model_file_errors(path, "checkpoint"):
+            fp = self._fingerprint(data)
+            if z["fingerprint"].shape != fp.shape or not np.allclose(z["fingerprint"], fp):
                 raise ModelFileError(f"{path}: checkpoint was written for another training set")
-            if z["theta"].shape != (n_params,):
+            if z["theta"].shape != (n_params,) or z["best_theta"].shape != (n_params,):
                 raise ModelFileError(f"{path}: checkpoint is for networks of another shape")
-            self.history = json.loads(str(z["history"]))
+            history = json.loads(str(z["history"]))
             best = {"loss": float(z["best_loss"]), "theta": z["best_theta"].copy(), "epoch": int(z["best_epoch"])}
-            return z["theta"].copy(), int(z["epoch"]), best
+            epoch = int(z["epoch"])
+            if not isinstance(history, list) or epoch < 0:
+                raise ModelFileError(f"{path}: invalid checkpoint history")
+            self.history = history
+            return z["theta"].copy(), epoch, best
 
     # ------------------------------------------------------------------ prediction
     def atomic_energies(self, frames):
         """Per-atom energies (eV), [n_atoms]; they sum to the predicted total energies."""
-        from .base import as_dataset
         data = as_dataset(frames)
         self._require_fitted()
         self.check_species(data)
@@ -394,6 +400,11 @@ class ANN(Model):
         normalisation, as aenet's training writes them."""
         from ..io.aenet import read_nn
         nets = {str(k): read_nn(v) for k, v in files.items()}
+        with model_file_errors(", ".join(str(v) for v in files.values()), "aenet network file"):
+            return cls._from_aenet_records(files, nets)
+
+    @classmethod
+    def _from_aenet_records(cls, files, nets):
         first = next(iter(nets.values()))
         env = first["env"]
         if "chebyshev" not in first:

@@ -7,16 +7,20 @@ from here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 import warnings
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from ..data import Dataset, atomic_write
+from .._files import atomic_write
+from ..data import Dataset, as_dataset  # noqa: F401  (as_dataset: importable from here, as before)
 from .. import _core
 from ..elements import element_values
 from ..errors import DataError, ExtrapolationWarning, ModelFileError
@@ -33,16 +37,6 @@ class Prediction:
     energy: np.ndarray
     forces: np.ndarray | None = None
     stress: np.ndarray | None = None
-
-
-def as_dataset(frames) -> Dataset:
-    """A Dataset from a Dataset, an ASE Atoms or a list of Atoms."""
-    if isinstance(frames, Dataset):
-        return frames
-    from ase import Atoms
-    if isinstance(frames, Atoms) or (isinstance(frames, (list, tuple)) and all(isinstance(a, Atoms) for a in frames)):
-        return Dataset.from_atoms(frames)
-    raise TypeError(f"expected a Dataset, an ase.Atoms or a list of Atoms, got {type(frames).__name__}")
 
 
 def virial_to_stress(virial, data: Dataset):
@@ -163,7 +157,9 @@ class Model:
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`; the family must be this class's (use ldrx.load for any)."""
+        """Read a model written by :meth:`save`; the family must be this class's (use ldrx.load for any).
+        Every problem with the file (missing, truncated, corrupt, another format or family, entries missing
+        or inconsistent) is a ModelFileError that names the file and what is wrong."""
         meta, arrays = read_model_file(path)
         if cls.family and meta["family"] != cls.family:
             raise ModelFileError(f"{path}: holds a '{meta['family']}' model, not '{cls.family}'")
@@ -172,7 +168,8 @@ class Model:
                                  f"reads ({cls.family} version {cls.format_version}); upgrade ldrx "
                                  f"(file written by ldrx {meta.get('ldrx_version', '?')})")
         domain = arrays.pop("_domain_min_distance", None)
-        model = cls._from_state(meta, arrays)
+        with model_file_errors(path):
+            model = cls._from_state(meta, arrays)
         model.domain_min_distance = domain
         if [int(z) for z in model.species] != [int(z) for z in meta["species"]]:
             raise ModelFileError(f"{path}: species in the header do not match the model body")
@@ -180,22 +177,55 @@ class Model:
         return model
 
 
-def read_model_file(path):
+@contextlib.contextmanager
+def model_file_errors(path, what="model file"):
+    """Turns any exception raised while interpreting the contents of a model file (a missing key, a value of
+    the wrong type or shape, an inconsistent header, ...) into a ModelFileError that names the file and says
+    what is wrong. For readers of every family: ``with model_file_errors(path): ...``."""
+    try:
+        yield
+    except ModelFileError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ModelFileError(f"{path}: {exc}") from exc
+    except KeyError as exc:
+        raise ModelFileError(f"{path}: {what} lacks the entry {exc}") from exc
+    except (ValueError, TypeError, IndexError, AttributeError, OverflowError) as exc:
+        raise ModelFileError(f"{path}: invalid {what} ({type(exc).__name__}: {exc})") from exc
+
+
+def read_npz(path, what="ldrx model file"):
+    """{name: array} of every entry of an .npz file, read in full (so a truncated or bit-flipped file fails
+    here, with a ModelFileError naming it, and never later)."""
+    if not Path(path).is_file():
+        raise ModelFileError(f"{path}: no such {what}" + (" (it is a folder)" if Path(path).exists() else ""))
     try:
         with np.load(path, allow_pickle=False) as z:
-            if "meta" not in z.files:
-                raise ModelFileError(f"{path}: not an ldrx model file")
-            meta = json.loads(str(z["meta"]))
-            arrays = {k[2:]: z[k] for k in z.files if k.startswith("a_")}
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
-        raise ModelFileError(f"{path}: not an ldrx model file ({exc})") from exc
-    if meta.get("format") != FILE_MAGIC:
+            return {k: z[k] for k in z.files}
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read the {what} ({exc})") from exc
+    except Exception as exc:  # zipfile, zlib, numpy format errors: the bytes are not a valid file
+        kind = "truncated or not a zip archive" if isinstance(exc, zipfile.BadZipFile) else "corrupt"
+        raise ModelFileError(f"{path}: not a readable {what}: {kind} ({type(exc).__name__}: {exc})") from exc
+
+
+def read_model_file(path):
+    """(meta, arrays) of an ldrx model file; ModelFileError naming the file for anything wrong."""
+    z = read_npz(path)
+    if "meta" not in z:
+        raise ModelFileError(f"{path}: not an ldrx model file (no 'meta' entry)")
+    try:
+        meta = json.loads(str(z["meta"]))
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: the model header is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FILE_MAGIC:
         raise ModelFileError(f"{path}: not an ldrx model file")
     for key in ("family", "format_version", "species"):
         if key not in meta:
             raise ModelFileError(f"{path}: model file lacks '{key}'")
+    if not isinstance(meta["format_version"], int) or not isinstance(meta["species"], list):
+        raise ModelFileError(f"{path}: model header has an invalid format_version or species")
+    arrays = {k[2:]: v for k, v in z.items() if k.startswith("a_")}
     return meta, arrays
 
 

@@ -49,11 +49,12 @@ import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
 from .. import _core
-from ..data import Dataset, atomic_write
+from .._files import atomic_write
+from ..data import Dataset, as_dataset
 from ..descriptors.bispectrum import Bispectrum, check_twojmax
 from ..elements import element_values
 from ..errors import DataError, ModelFileError
-from .base import Model, Prediction, as_dataset, fit_reference_energies, virial_to_stress
+from .base import Model, Prediction, fit_reference_energies, model_file_errors, virial_to_stress
 
 __all__ = ["SNAP", "SNAPHyper"]
 
@@ -493,7 +494,8 @@ class SNAP(Model):
         except (IndexError, KeyError, ValueError) as exc:
             raise ModelFileError(f"{coeff_path}: malformed SNAP coefficient file ({exc!r})") from exc
         sym = [chemical_symbols[z] for z in species]
-        m = cls(radelem=dict(zip(sym, rad)), wj=dict(zip(sym, wj)), **hyper)
+        with model_file_errors(f"{coeff_path}, {param_path}", "LAMMPS SNAP file"):
+            m = cls(radelem=dict(zip(sym, rad)), wj=dict(zip(sym, wj)), **hyper)
         expected = n_columns(m.ncoeff, m.hyper.quadratic)
         if ncoeff_all != expected:
             raise ModelFileError(f"{coeff_path}: {ncoeff_all} coefficients per element, but twojmax "
@@ -505,6 +507,7 @@ class SNAP(Model):
         m.coefficients = np.array(coef)[order]
         m.reference_energies = {z: 0.0 for z in m.species}
         m.info = {"source": str(coeff_path)}
-        m._make_descriptor()
+        with model_file_errors(f"{coeff_path}, {param_path}", "LAMMPS SNAP file"):
+            m._make_descriptor()
         m._fitted = True
         return m
