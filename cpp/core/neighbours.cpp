@@ -85,6 +85,9 @@ void make_effective_cell(const FrameView& f, CellGeometry& b) {
 
 }  // namespace
 
+// Coordinates beyond this are refused: the cell list's bounding box must stay finite.
+constexpr double kMaxCoordinate = 1e9;
+
 void build_neighbour_list(const FrameView& f, double cutoff, NeighbourList& out, int threads, bool with_shifts) {
     if (!(cutoff > 0.0) || !std::isfinite(cutoff))
         throw std::invalid_argument("neighbour-list cut-off must be positive and finite");
@@ -107,6 +110,8 @@ void build_neighbour_list(const FrameView& f, double cutoff, NeighbourList& out,
         const Vec3 r = {f.positions[3 * i], f.positions[3 * i + 1], f.positions[3 * i + 2]};
         if (!std::isfinite(r[0]) || !std::isfinite(r[1]) || !std::isfinite(r[2]))
             throw std::invalid_argument("atom " + std::to_string(i) + " has a non-finite position");
+        if (std::fabs(r[0]) > kMaxCoordinate || std::fabs(r[1]) > kMaxCoordinate || std::fabs(r[2]) > kMaxCoordinate)
+            throw std::invalid_argument("atom " + std::to_string(i) + " has a coordinate beyond 1e9 Å");
         for (int k = 0; k < 3; ++k) {
             double s = dot(r, b.inv_cols[k]);
             if (b.periodic[k]) {
@@ -149,6 +154,13 @@ void build_neighbour_list(const FrameView& f, double cutoff, NeighbourList& out,
         }
         if (ext[k] > 1e5) throw std::invalid_argument("cell too thin for the cut-off (more than 1e5 periodic images)");
         reach[k] = static_cast<int>(std::ceil(ext[k]));
+    }
+    {
+        double images = 1.0;
+        for (int k = 0; k < 3; ++k) images *= 2.0 * reach[k] + 1.0;
+        if (images * static_cast<double>(n) > 2e8)
+            throw std::invalid_argument("cell too small for the cut-off: " + std::to_string(static_cast<int64_t>(images)) +
+                                        " periodic images of " + std::to_string(n) + " atoms to scan");
     }
     std::vector<double> gpos;    // ghost positions
     std::vector<int32_t> gsrc;   // atom each ghost is an image of

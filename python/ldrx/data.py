@@ -98,10 +98,36 @@ class Dataset:
             f = int(np.searchsorted(o, a, side="right") - 1)
             raise DataError(f"{self._where(f, a - o[f])}: invalid atomic number {self.numbers[a]}")
 
+    def check_energy_kinds(self):
+        """Refuse a data set that mixes total and cohesive energies (XSF comments say which; frames without
+        the record hold total energies, the ldrx convention). Either kind alone fits the same way, because
+        the per-species reference energies absorb the isolated-atom energies; a mix would be fitted as if
+        the two were the same quantity."""
+        first = {}
+        for f, inf in enumerate(self.info):
+            if np.isfinite(self.energy[f]):
+                first.setdefault(inf.get("energy_kind") or "total", f)
+        if len(first) > 1:
+            (ka, fa), (kb, fb) = sorted(first.items(), key=lambda kv: kv[1])[:2]
+            raise DataError(f"the data mix energy kinds: {self._where(fa)} holds a {ka} energy, {self._where(fb)} "
+                            f"a {kb} energy; use one kind for all frames")
+
     def closest_pairs(self, cutoff=0.5):
         """Per frame: the shortest interatomic distance below `cutoff` Å (periodic images included;
-        inf if none) and the atom pair (frame-local indices, -1 if none)."""
-        return _core.closest_pairs(self.batch(), float(cutoff))
+        inf if none) and the atom pair (frame-local indices, -1 if none). A frame whose cell cannot be used
+        (zero or dependent periodic lattice vectors, atoms absurdly far outside) is a DataError naming it."""
+        try:
+            return _core.closest_pairs(self.batch(), float(cutoff))
+        except ValueError as exc:
+            raise self._frame_error(exc) from exc
+
+    def _frame_error(self, exc):
+        """A DataError naming the frame's id for a C++ error 'frame f: ...'."""
+        import re
+        m = re.match(r"frame (\d+): (.*)", str(exc), re.S)
+        if m and int(m.group(1)) < len(self):
+            return DataError(f"{self._where(int(m.group(1)))}: {m.group(2)}")
+        return DataError(str(exc))
 
     def check_overlaps(self, r_min=0.5):
         """Frames with two atoms (or periodic images) closer than `r_min` Å, as (frame, reason) pairs."""
@@ -231,6 +257,7 @@ class Dataset:
                   np.concatenate([p.energy for p in parts]), np.concatenate([p.forces for p in parts]), stress,
                   sum((p.ids for p in parts), []), sum((p.info for p in parts), []), check=False)
         out.skipped = sum((p.skipped for p in parts), [])
+        out.check_energy_kinds()
         return out
 
     @classmethod

@@ -53,6 +53,7 @@ def _read_xsf_files(files, on_error, energy_required):
         infos.append({"energy_kind": fr["energy_kind"]} if fr["energy_kind"] else {})
     data = _frames_to_dataset(frames, ids, infos)
     data.skipped = skipped
+    data.check_energy_kinds()
     return data
 
 

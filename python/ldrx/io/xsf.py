@@ -7,6 +7,11 @@ N rows ``symbol x y z [fx fy fz]`` (Cartesian Å, eV/Å); or, for a molecule, ``
 
 The parser is strict: every problem is reported with the file and line, because silently misread
 training data is worse than a crash.
+
+Energy kinds: the comment says ``total energy`` or ``cohesive energy``; the kind is kept per frame
+(``info["energy_kind"]``). Both kinds fit alike (the per-species reference energies that ldrx fits absorb
+the isolated-atom energies), but not a mix of the two: :func:`ldrx.read` and :meth:`Dataset.concatenate`
+refuse data sets that mix them (see :meth:`Dataset.check_energy_kinds`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from .._files import atomic_write
 from ..errors import DataError
+
+MAX_COORDINATE = 1e8  # Å: larger coordinates or lattice vectors are refused as misread numbers
 
 _PBC = {"CRYSTAL": (True, True, True), "SLAB": (True, True, False), "POLYMER": (True, False, False),
         "MOLECULE": (False, False, False)}
@@ -41,9 +48,12 @@ def parse_xsf(text: str, path: str = "<string>", energy_required: bool = True) -
     lines = text.splitlines()
     energy = None
     energy_kind = None
+    energy_line = None
     pbc = (False, False, False)
     periodic_kw = None
+    periodic_line = None
     cell = None
+    cell_line = None
     atoms_start = None
     n_declared = None
     i = 0
@@ -64,24 +74,32 @@ def parse_xsf(text: str, path: str = "<string>", energy_required: bool = True) -
                         raise DataError(f"{path}:{i}: energy comment without '='")
                     tok = s[eq + 1:].split()
                     try:
-                        energy = float(tok[0])
+                        value = float(tok[0])
                     except (IndexError, ValueError):
-                        raise DataError(f"{path}:{i}: cannot read the energy in '{s}'") from None
-                    energy_kind = kind.split()[0]
+                        raise DataError(f"{path}:{i}: cannot read the energy in '{s[:80]}'") from None
+                    if energy is not None:
+                        raise DataError(f"{path}:{i}: a second energy line (the first is line {energy_line})")
+                    if not np.isfinite(value):
+                        raise DataError(f"{path}:{i}: energy is not finite")
+                    energy, energy_line, energy_kind = value, i, kind.split()[0]
             continue
         key = s.split()[0].upper()
         if key in _PBC:
-            periodic_kw = key
+            periodic_kw, periodic_line = key, i
             pbc = _PBC[key]
         elif key == "PRIMVEC":
             if i + 3 > nlines:
                 raise DataError(f"{path}:{i}: PRIMVEC needs three rows (file ends)")
+            cell_line = i
             try:
                 cell = np.array([[float(x) for x in lines[i + k].split()] for k in range(3)])
             except ValueError:
                 raise DataError(f"{path}:{i + 1}: PRIMVEC rows must hold three numbers") from None
             if cell.shape != (3, 3):
                 raise DataError(f"{path}:{i + 1}: PRIMVEC rows must hold three numbers each")
+            if not (np.abs(cell) <= MAX_COORDINATE).all():
+                k = int(np.argmax(~(np.abs(cell) <= MAX_COORDINATE).all(axis=1)))
+                raise DataError(f"{path}:{i + 1 + k}: PRIMVEC is not finite or beyond {MAX_COORDINATE:g} Å")
             i += 3
         elif key == "CONVVEC":
             i += 3
@@ -105,9 +123,16 @@ def parse_xsf(text: str, path: str = "<string>", energy_required: bool = True) -
         else:
             raise DataError(f"{path}:{i}: unexpected line '{s[:60]}'")
     if atoms_start is None:
-        raise DataError(f"{path}: no PRIMCOORD or ATOMS block")
+        raise DataError(f"{path}:{nlines}: the file ends without a PRIMCOORD or ATOMS block (no PRIMCOORD)")
     if periodic_kw is not None and periodic_kw != "MOLECULE" and cell is None:
-        raise DataError(f"{path}: {periodic_kw} structure without PRIMVEC")
+        raise DataError(f"{path}:{periodic_line}: {periodic_kw} structure without PRIMVEC")
+    if cell is not None and periodic_kw not in (None, "MOLECULE"):
+        periodic = [k for k in range(3) if _PBC[periodic_kw][k]]
+        rows = cell[periodic]
+        gram = rows @ rows.T
+        scale = np.prod(np.diag(gram))
+        if not (np.linalg.det(gram) > 1e-12 * scale) or not np.isfinite(np.linalg.det(gram)):
+            raise DataError(f"{path}:{cell_line}: the periodic PRIMVEC rows are zero or linearly dependent")
     if n_declared is None:  # ATOMS block: rows until a blank line or the end
         end = atoms_start
         while end < nlines and lines[end].strip():
@@ -118,7 +143,8 @@ def parse_xsf(text: str, path: str = "<string>", energy_required: bool = True) -
     else:
         rows = lines[atoms_start:atoms_start + n_declared]
         if len(rows) < n_declared:
-            raise DataError(f"{path}: PRIMCOORD declares {n_declared} atoms but the file has {len(rows)} atom rows")
+            raise DataError(f"{path}:{nlines}: PRIMCOORD declares {n_declared} atoms but the file has {len(rows)} "
+                            f"atom rows (file ends)")
         for k, r in enumerate(rows):
             if not r.strip():
                 raise DataError(f"{path}:{atoms_start + k + 1}: PRIMCOORD declares {n_declared} atoms but "
@@ -129,7 +155,7 @@ def parse_xsf(text: str, path: str = "<string>", energy_required: bool = True) -
                 raise DataError(f"{path}:{k + 1}: more atom rows than the {n_declared} declared by PRIMCOORD")
     n = len(rows)
     if n == 0:
-        raise DataError(f"{path}: no atoms")
+        raise DataError(f"{path}:{atoms_start}: no atom rows after ATOMS")
     numbers = np.empty(n, dtype=np.int32)
     data = np.empty((n, 6))
     width = None
@@ -152,15 +178,14 @@ def parse_xsf(text: str, path: str = "<string>", energy_required: bool = True) -
     if not np.isfinite(positions).all():
         k = int(np.argmax(~np.isfinite(positions).all(axis=1)))
         raise DataError(f"{path}:{atoms_start + k + 1}: atom {k} has a non-finite coordinate")
+    if not (np.abs(positions) <= MAX_COORDINATE).all():
+        k = int(np.argmax(~(np.abs(positions) <= MAX_COORDINATE).all(axis=1)))
+        raise DataError(f"{path}:{atoms_start + k + 1}: atom {k} has a coordinate beyond {MAX_COORDINATE:g} Å")
     if width == 7 and not np.isfinite(forces).all():
         k = int(np.argmax(~np.isfinite(forces).all(axis=1)))
         raise DataError(f"{path}:{atoms_start + k + 1}: atom {k} has a non-finite force")
     if energy is None and energy_required:
-        raise DataError(f"{path}: no energy line ('# total energy = ... eV')")
-    if energy is not None and not np.isfinite(energy):
-        raise DataError(f"{path}: energy is not finite")
-    if cell is not None and not np.isfinite(cell).all():
-        raise DataError(f"{path}: PRIMVEC is not finite")
+        raise DataError(f"{path}:1: no energy line ('# total energy = ... eV')")
     return dict(numbers=numbers, positions=positions, cell=cell, pbc=np.array(pbc), forces=forces,
                 energy=np.nan if energy is None else energy, energy_kind=energy_kind)
 
