@@ -98,7 +98,9 @@ def test_validation_keeps_best_and_early_stopping(ldr_sample):
     m = ANN(epochs=200, patience=20, **SMALL).fit(train, valid)
     v = [h["valid_energy_rmse_meV_per_atom"] for h in m.history]
     assert m.history[m.best_epoch - 1]["valid_energy_rmse_meV_per_atom"] == min(v)
-    assert "validation" in m.stop_reason or len(m.history) == 200
+    # this run overfits early: patience must end it, exactly 20 epochs after the best one
+    assert len(m.history) < 200 and m.stop_reason == "no validation improvement for 20 epochs"
+    assert len(m.history) == m.best_epoch + 20 and min(v[m.best_epoch:]) >= min(v)
     got = ldrx.evaluate.metrics(m, valid)["energy_rmse_meV_per_atom"]
     assert np.isclose(got, min(v), rtol=1e-6)
 
@@ -160,14 +162,25 @@ def test_unknown_hyper_parameter():
 
 def test_checkpoint_and_resume(small_data, tmp_path):
     ck = tmp_path / "ck.npz"
-    full = ANN(epochs=30, **SMALL).fit(small_data)
     part = ANN(epochs=12, checkpoint=str(ck), checkpoint_every=5, **SMALL).fit(small_data)
     assert ck.exists() and part.epochs_done == 12
     resumed = ANN(epochs=30, checkpoint=str(ck), checkpoint_every=5, **SMALL).fit(small_data)
     assert resumed.epochs_done == 30 and len(resumed.history) == 30
-    # L-BFGS restarts its curvature memory on resume, so the path differs, but it keeps improving
-    assert resumed.history[-1]["loss"] < part.history[-1]["loss"]
-    assert full.epochs_done == 30
+    # the first 12 epochs are the checkpoint's record, and the first new epoch evaluates the saved (best)
+    # weights: its loss is the best loss of the first run, not the loss of fresh random weights
+    assert [h["loss"] for h in resumed.history[:12]] == [h["loss"] for h in part.history]
+    assert resumed.history[12]["loss"] == min(h["loss"] for h in part.history)
+    assert resumed.history[12]["loss"] < 0.5 * part.history[0]["loss"]
+    assert resumed.history[-1]["loss"] < resumed.history[12]["loss"]
+    # resuming with no epochs left returns exactly the weights in the checkpoint (here changed by hand,
+    # so a run that ignored the checkpoint and retrained from its seed could not return them)
+    with np.load(ck) as z:
+        saved = {k: z[k] for k in z.files}
+    marked = saved["best_theta"] + 0.01
+    np.savez(ck, **{**saved, "theta": marked, "best_theta": marked, "epoch": np.array(30)})
+    again = ANN(epochs=30, checkpoint=str(ck), **SMALL).fit(small_data)
+    np.testing.assert_array_equal(again.theta, marked)
+    assert again.epochs_done == 30
     other = small_data.subset(range(10))
     with pytest.raises(ldrx.ModelFileError, match="another training set"):
         ANN(epochs=30, checkpoint=str(ck), **SMALL).fit(other)
@@ -214,3 +227,53 @@ def test_one_pass_prediction_equals_the_two_pass_path(small_data):
             vol = np.abs(np.linalg.det(data.cells))[:, None]
             np.testing.assert_allclose(p.stress, -W_ref / vol, rtol=0, atol=1e-12 * np.abs(W_ref / vol).max())
             np.testing.assert_array_equal(p.forces, q.forces)  # identical bits run to run
+
+
+BISPECTRUM = dict(descriptor="bispectrum", descriptor_params={"twojmax": 4, "rcutfac": 4.0}, hidden=(5,),
+                  progress=False)
+
+
+def test_ann_on_the_bispectrum(small_data, tmp_path):
+    """An ANN sits on any descriptor: exact loss gradient with forces, forces = -dE/dr, files."""
+    from ldrx.descriptors import Bispectrum
+    m = ANN(epochs=20, **BISPECTRUM).fit(small_data)
+    assert isinstance(m.descriptor, Bispectrum) and m.descriptor.twojmax == 4 and m.descriptor.cutoff == 4.0
+    assert m.history[-1]["loss"] < m.history[0]["loss"]
+    tr = _trainer(m, small_data, 0.7)
+    rng = np.random.default_rng(1)
+    theta = m.theta + 0.3 * rng.normal(size=m.theta.shape)
+    loss, grad, info = tr.loss_grad(theta)
+    assert info["loss_forces"] > 0
+    v = rng.normal(size=theta.shape)
+    fd = (tr.loss_grad(theta + 1e-5 * v, False)[0] - tr.loss_grad(theta - 1e-5 * v, False)[0]) / 2e-5
+    assert abs(grad @ v - fd) < 2e-6 * max(abs(fd), 1e-3)
+    atoms = small_data.to_atoms()[2]
+    F = m.predict(atoms).forces
+    for a, c in [(0, 0), (4, 2)]:
+        p, q = atoms.copy(), atoms.copy()
+        p.positions[a, c] += 1e-5
+        q.positions[a, c] -= 1e-5
+        assert abs(F[a, c] + (m.predict(p).energy[0] - m.predict(q).energy[0]) / 2e-5) < 1e-6
+    m.save(tmp_path / "b.ldrx")
+    back = ldrx.load(tmp_path / "b.ldrx")
+    np.testing.assert_array_equal(back.predict(small_data).energy, m.predict(small_data).energy)
+    with pytest.raises(ValueError, match="Chebyshev"):
+        m.to_aenet(tmp_path / "nn")
+    with pytest.raises(ValueError, match="descriptor must be one of"):
+        ANN(descriptor="soap-ish")
+    with pytest.raises(ValueError, match="descriptor_params"):
+        ANN(descriptor_params={"twojmax": 4})
+
+
+def test_fit_accepts_atoms_like_every_family(small_data):
+    """ANN.fit and SNAP.fit take a Dataset, an Atoms or a list of Atoms through one conversion."""
+    from ldrx.models.snap import SNAP
+    atoms = small_data.subset(range(6)).to_atoms()
+    for model in (ANN(epochs=3, **SMALL), SNAP(twojmax=2, rcutfac=3.0, progress=False)):
+        a = type(model)(**model.hyper.__dict__).fit(atoms)
+        b = type(model)(**model.hyper.__dict__).fit(small_data.subset(range(6)))
+        np.testing.assert_array_equal(a.predict(atoms).energy, b.predict(atoms).energy)
+        with pytest.raises(TypeError, match="list of Atoms"):
+            model.fit([1, 2])
+    with pytest.raises(ldrx.DataError, match="empty"):
+        ANN(**SMALL).fit([])

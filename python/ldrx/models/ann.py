@@ -1,11 +1,12 @@
-"""AENET-style atomic neural-network potentials on Chebyshev descriptors.
+"""AENET-style atomic neural-network potentials, on aenet's Chebyshev descriptor or any other.
 
 Model (Artrith & Urban, Comput. Mater. Sci. 114, 135 (2016); Artrith, Urban, Ceder, PRB 96, 014112 (2017)):
 
     E = sum_i [ NN_{t_i}( (G_i - mu_t) / sigma_t ) / scale + shift + E_ref(t_i) ]
 
-with one feed-forward network per species t, the Chebyshev descriptor G (44 features in the LDR
-setting), per-species feature standardisation (z-score), and aenet's global energy normalisation
+with one feed-forward network per species t, a descriptor G (by default aenet's Chebyshev descriptor, 44
+features in the LDR setting; ``descriptor="bispectrum"`` puts the networks on SNAP's bispectrum, as n2p2 and
+others put networks on other descriptors: see :data:`DESCRIPTORS`), per-species feature standardisation (z-score), and aenet's global energy normalisation
 (per-atom cohesive energies of the training set mapped onto [-1, 1]). Training is full-batch L-BFGS, one
 epoch being one loss-and-gradient evaluation, on energies (aenet's train.x) or on energies and forces
 (the force term costs one adjoint and one tangent pass of the descriptor per epoch, see DESIGN.md).
@@ -30,11 +31,13 @@ from ase.data import atomic_numbers, chemical_symbols
 from .. import _core
 from .._files import atomic_write
 from ..data import Dataset, as_dataset
+from ..descriptors.bispectrum import Bispectrum
 from ..descriptors.chebyshev import Chebyshev
 from ..elements import species_numbers
 from ..errors import DataError, ModelFileError
 from ..train.lbfgs import StopTraining, run_lbfgs
-from .base import Model, Prediction, fit_reference_energies, model_file_errors, read_npz, virial_to_stress
+from .base import (Model, Prediction, fit_reference_energies, hyper_from_kwargs, model_file_errors,
+                   prediction_from_atoms, read_npz, training_data)
 
 ACTIVATIONS = {"linear": 0, "tanh": 1, "sigmoid": 2, "mtanh": 3, "twist": 4}
 _ACT_NAMES = {v: k for k, v in ACTIVATIONS.items()}
@@ -64,9 +67,18 @@ class ANNHyper:
     checkpoint_every: int = 50
     progress: bool = True
     neighbour_cache_gb: float = 2.0   # cache neighbour lists for force training below this size
+    descriptor: str = "chebyshev"     # a key of DESCRIPTORS: chebyshev (aenet; the radial_/angular_ settings above)
+    descriptor_params: Optional[dict] = None  # settings of another descriptor, e.g. {"twojmax": 6} (bispectrum)
     seed: int = 0
 
     def validate(self):
+        if self.descriptor not in DESCRIPTORS:
+            raise ValueError(f"descriptor must be one of {sorted(DESCRIPTORS)}, got {self.descriptor!r}")
+        if self.descriptor_params is not None and not isinstance(self.descriptor_params, dict):
+            raise ValueError("descriptor_params must be a dict of the descriptor's settings")
+        if self.descriptor == "chebyshev" and self.descriptor_params:
+            raise ValueError("the Chebyshev descriptor takes radial_cutoff, radial_order, angular_cutoff and "
+                             "angular_order, not descriptor_params")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -88,14 +100,22 @@ class ANNHyper:
             raise ValueError("valid_every and checkpoint_every must be >= 1")
 
 
-def _hyper_from_kwargs(kwargs) -> ANNHyper:
-    names = {f.name for f in dataclasses.fields(ANNHyper)}
-    unknown = set(kwargs) - names
-    if unknown:
-        raise TypeError(f"unknown ANN hyper-parameter(s) {sorted(unknown)}; valid: {sorted(names)}")
-    h = ANNHyper(**kwargs)
-    h.validate()
-    return h
+def _chebyshev(species, h: ANNHyper, typespin=None):
+    return Chebyshev(species, h.radial_cutoff, h.radial_order, h.angular_cutoff, h.angular_order, weights=typespin)
+
+
+def _bispectrum(species, h: ANNHyper, typespin=None):
+    """SNAP's bispectrum (defaults: SNAP's, 2J = 8, rcutfac 4.2 Å, radelem 0.5, wj 1 for every element)."""
+    p = dict(h.descriptor_params or {})
+    sym = [chemical_symbols[z] for z in species]
+    p["radelem"] = {s: (p.get("radelem") or {}).get(s, 0.5) for s in sym}
+    p["wj"] = {s: (p.get("wj") or {}).get(s, 1.0) for s in sym}
+    return Bispectrum(p.pop("twojmax", 8), p.pop("rcutfac", 4.2), **p)
+
+
+#: descriptors an ANN can sit on: name -> factory(species (atomic numbers), hyper, typespin) -> Descriptor.
+#: A new descriptor family makes its networks possible with one entry here.
+DESCRIPTORS = {"chebyshev": _chebyshev, "bispectrum": _bispectrum}
 
 
 class ANN(Model):
@@ -105,7 +125,7 @@ class ANN(Model):
     format_version = 1
 
     def __init__(self, **hyper):
-        self.hyper = _hyper_from_kwargs(hyper)
+        self.hyper = hyper_from_kwargs(ANNHyper, hyper, "ANN")
         self.species = []
         self.history = []
         self._fitted = False
@@ -114,8 +134,7 @@ class ANN(Model):
     def _build(self, species, typespin=None):
         h = self.hyper
         self.species = species_numbers(species)
-        self.descriptor = Chebyshev(self.species, h.radial_cutoff, h.radial_order, h.angular_cutoff,
-                                    h.angular_order, weights=typespin)
+        self.descriptor = DESCRIPTORS[h.descriptor](self.species, h, typespin)
         L = self.descriptor.size
         act = ACTIVATIONS[h.activation]
         self._nodes = [[L, *h.hidden, 1] for _ in self.species]
@@ -124,11 +143,6 @@ class ANN(Model):
 
     def _make_networks(self):
         self.networks = _core.AtomicNetworks(self._nodes, self._acts)
-
-    def _species_index(self, data: Dataset):
-        table = np.full(119, -1, np.int32)
-        table[self.species] = np.arange(len(self.species), dtype=np.int32)
-        return table[data.numbers]
 
     def _normalise(self, G, spi):
         return (G - self.feature_mean[spi]) * self._inv_sigma[spi]
@@ -152,12 +166,12 @@ class ANN(Model):
             raise DataError(f"{data.ids[f]} (frame {f}): {why}; the model's r_min is {self.hyper.r_min} Å")
 
     # ------------------------------------------------------------------ training
-    def fit(self, train: Dataset, valid: Dataset | None = None):
+    def fit(self, train, valid=None):
         """Train on `train`; with `valid`, report its errors each epoch and keep the best-validating
-        networks (else the best on the training loss)."""
+        networks (else the best on the training loss). Both may be a Dataset, an ASE Atoms or a list of
+        Atoms."""
         h = self.hyper
-        if len(train) == 0:
-            raise DataError("the training set is empty")
+        train, valid = training_data(train, valid)
         if not np.isfinite(train.energy).any():
             raise DataError("no training frame has an energy")
         species = list(h.species) if h.species is not None else train.species
@@ -165,11 +179,9 @@ class ANN(Model):
         self.check_species(train)
         self._check_distances(train)
         self.learn_domain(train)
-        if valid is not None and len(valid):
+        if valid is not None:
             self.check_species(valid)
             self._check_distances(valid)
-        else:
-            valid = None
         rng = np.random.default_rng(h.seed)
         t0 = time.perf_counter()
 
@@ -363,12 +375,11 @@ class ANN(Model):
                                                self.feature_mean, np.ascontiguousarray(self._inv_sigma),
                                                self.scale, self.shift, self._ref_table(), data.batch(),
                                                forces or stress)
-        energy = np.bincount(data.frame_index, weights=e_atom, minlength=len(data))
-        return Prediction(energy, F if forces else None, virial_to_stress(W, data) if stress else None)
+        return prediction_from_atoms(data, e_atom, F, W, forces, stress)
 
     # ------------------------------------------------------------------ persistence
     def _state(self):
-        meta = {"hyper": dataclasses.asdict(self.hyper), "typespin": self.descriptor.weights,
+        meta = {"hyper": dataclasses.asdict(self.hyper), "typespin": getattr(self.descriptor, "weights", None),
                 "nodes": self._nodes, "activations": self._acts, "scale": self.scale, "shift": self.shift,
                 "reference_energies": {str(z): v for z, v in self.reference_energies.items()},
                 "best_epoch": getattr(self, "best_epoch", None), "history": self.history}
@@ -441,6 +452,8 @@ class ANN(Model):
         e.g. ``Ti.15t-15t.nn``); returns {symbol: path}."""
         from ..io.aenet import write_nn
         self._require_fitted()
+        if self.hyper.descriptor != "chebyshev":
+            raise ValueError(f"aenet files hold Chebyshev networks; this ANN sits on the {self.hyper.descriptor} descriptor")
         os.makedirs(directory, exist_ok=True)
         syms = [chemical_symbols[z] for z in self.species]
         if self.descriptor.weights != list(_core.aenet_typespin(len(syms))):

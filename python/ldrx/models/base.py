@@ -39,6 +39,55 @@ class Prediction:
     stress: np.ndarray | None = None
 
 
+# ---------------------------------------------------------------------------------------------------
+# Helpers every family uses (so a new family adds a room, not copies): hyper-parameter parsing, the
+# conversion of training inputs, species index tables and the prediction epilogue.
+
+def hyper_from_kwargs(hyper_cls, kwargs: dict, family: str):
+    """An instance of the hyper-parameter dataclass `hyper_cls` from keyword arguments: unknown names are a
+    TypeError listing the valid ones; the dataclass's ``validate()`` (if any) runs after construction
+    (``__post_init__`` runs as usual)."""
+    names = {f.name for f in dataclasses.fields(hyper_cls)}
+    unknown = set(kwargs) - names
+    if unknown:
+        raise TypeError(f"unknown {family} hyper-parameter(s) {sorted(unknown)}; valid: {sorted(names)}")
+    h = hyper_cls(**kwargs)
+    if callable(getattr(h, "validate", None)):
+        h.validate()
+    return h
+
+
+def training_data(train, valid=None) -> tuple[Dataset, Dataset | None]:
+    """(train, valid) as Datasets, whatever fit was given (a Dataset, an ASE Atoms or a list of Atoms; see
+    ldrx.data.as_dataset); an empty validation set is None. Every family's fit starts with this."""
+    train = as_dataset(train)
+    if len(train) == 0:
+        raise DataError("the training set is empty")
+    if valid is not None:
+        valid = as_dataset(valid)
+        if len(valid) == 0:
+            valid = None
+    return train, valid
+
+
+def species_index(species, numbers) -> np.ndarray:
+    """Index of each atomic number of `numbers` in the list `species`, int32; -1 for numbers not in it."""
+    numbers = np.asarray(numbers)
+    size = max(119, int(numbers.max(initial=0)) + 1, max((int(z) for z in species), default=0) + 1)
+    table = np.full(size, -1, np.int32)
+    table[[int(z) for z in species]] = np.arange(len(species), dtype=np.int32)
+    return table[numbers]
+
+
+def prediction_from_atoms(data: Dataset, atom_energy, forces=None, virial=None, want_forces=True,
+                          want_stress=True) -> Prediction:
+    """The epilogue of every _predict: frame energies summed from per-atom energies [n_atoms], forces
+    [n_atoms, 3] passed on when wanted, stress from the virial [n_frames, 6] (eV) when wanted."""
+    energy = np.bincount(data.frame_index, weights=atom_energy, minlength=len(data))
+    return Prediction(energy, forces if want_forces else None,
+                      virial_to_stress(virial, data) if want_stress and virial is not None else None)
+
+
 def virial_to_stress(virial, data: Dataset):
     """ASE stress (eV/Å^3) from the virial W = sum d (x) F (eV): sigma = -W / V; NaN for frames that
     are not periodic in all three directions."""
@@ -80,6 +129,10 @@ class Model:
     def _require_fitted(self):
         if not self.is_fitted:
             raise RuntimeError(f"this {type(self).__name__} has not been fitted or loaded")
+
+    def _species_index(self, data: Dataset) -> np.ndarray:
+        """Species index (position in self.species) of every atom of `data`, int32 [n_atoms]."""
+        return species_index(self.species, data.numbers)
 
     def check_species(self, data: Dataset):
         known = set(int(z) for z in self.species)

@@ -54,7 +54,8 @@ from ..data import Dataset, as_dataset
 from ..descriptors.bispectrum import Bispectrum, check_twojmax
 from ..elements import element_values
 from ..errors import DataError, ModelFileError
-from .base import Model, Prediction, fit_reference_energies, model_file_errors, virial_to_stress
+from .base import (Model, Prediction, fit_reference_energies, hyper_from_kwargs, model_file_errors,
+                   prediction_from_atoms, training_data)
 
 __all__ = ["SNAP", "SNAPHyper"]
 
@@ -157,14 +158,6 @@ class SNAPHyper:
         self.chunk_frames = max(1, int(self.chunk_frames))
 
 
-def _hyper_from_kwargs(kwargs) -> SNAPHyper:
-    names = {f.name for f in dataclasses.fields(SNAPHyper)}
-    unknown = set(kwargs) - names
-    if unknown:
-        raise TypeError(f"unknown SNAP hyper-parameter(s) {sorted(unknown)}; valid: {sorted(names)}")
-    return SNAPHyper(**kwargs)
-
-
 def n_columns(ncoeff, quadratic) -> int:
     """Coefficients per element: beta0, ncoeff betas and, for qSNAP, ncoeff (ncoeff + 1) / 2 alphas."""
     return 1 + ncoeff + (ncoeff * (ncoeff + 1) // 2 if quadratic else 0)
@@ -187,7 +180,7 @@ class SNAP(Model):
     format_version: ClassVar[int] = 1
 
     def __init__(self, **hyper):
-        self.hyper = _hyper_from_kwargs(hyper)
+        self.hyper = hyper_from_kwargs(SNAPHyper, hyper, "SNAP")
         self.species: list[int] = []
         self.info: dict = {}
 
@@ -254,12 +247,11 @@ class SNAP(Model):
         """Per-species mean and standard deviation of the bispectrum over the training atoms."""
         ns, nc = len(self.species), self.ncoeff
         s1, s2, cnt = np.zeros((ns, nc)), np.zeros((ns, nc)), np.zeros(ns)
-        index = {z: k for k, z in enumerate(self.species)}
         step = self.hyper.chunk_frames
         for f0 in range(0, len(data), step):
             part = data[f0:f0 + step]
             B = self.descriptor.compute(part)
-            sp = np.array([index[z] for z in part.numbers])
+            sp = self._species_index(part)
             np.add.at(s1, sp, B)
             np.add.at(s2, sp, B * B)
             cnt += np.bincount(sp, minlength=ns)
@@ -275,9 +267,7 @@ class SNAP(Model):
         """Fit to a Dataset (or Atoms / list of Atoms) with energies and/or forces (and stress)."""
         t0 = time.perf_counter()
         h = self.hyper
-        train = as_dataset(train)
-        if len(train) == 0:
-            raise DataError("no training frames")
+        train, valid = training_data(train, valid)
         has_e = np.isfinite(train.energy).any() and h.energy_weight > 0
         has_f = np.isfinite(train.forces).any() and h.force_weight > 0
         has_s = train.stress is not None and np.isfinite(train.stress).any() and h.stress_weight > 0
@@ -341,7 +331,7 @@ class SNAP(Model):
                      "weighted_target_norm2": float(btb)}
         if valid is not None:
             from ..evaluate import errors
-            self.info["valid_metrics"] = errors(self.predict(valid, stress=False), as_dataset(valid))
+            self.info["valid_metrics"] = errors(self.predict(valid, stress=False), valid)
         return self
 
     def _fold(self, x, mean, scale):
@@ -372,9 +362,7 @@ class SNAP(Model):
         data = as_dataset(frames)
         self.check_species(data)
         B = self.descriptor.compute(data)
-        index = np.full(max(self.species) + 1, -1)
-        index[self.species] = np.arange(len(self.species))
-        sp = index[data.numbers]
+        sp = self._species_index(data)
         nc = self.ncoeff
         e = self.coefficients[sp, 0] + np.einsum("ik,ik->i", B, self.coefficients[sp, 1:1 + nc])
         beta = self.coefficients[sp, 1:1 + nc].copy()
@@ -389,10 +377,7 @@ class SNAP(Model):
     def _predict(self, data: Dataset, forces: bool, stress: bool) -> Prediction:
         e, F, W = _core.snap_energy_forces(self.descriptor._impl, data.batch(), self.coefficients,
                                            self.hyper.quadratic, forces or stress)
-        energy = np.bincount(data.frame_index, weights=e, minlength=len(data))
-        if not (forces or stress):
-            return Prediction(energy)
-        return Prediction(energy, F if forces else None, virial_to_stress(W, data) if stress else None)
+        return prediction_from_atoms(data, e, F, W, forces, stress)
 
     # ------------------------------------------------------------------ model files
     def _state(self):
