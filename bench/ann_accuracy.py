@@ -1,7 +1,12 @@
 """ANN accuracy on the bundled LDR sample (90:10 split, seed 0): train/test energy and force RMSE for
 energies-only training (aenet's setting) and energies + forces training, with training times.
 
-    python bench/ann_accuracy.py [--epochs 500] [--force-weights 0 0.1]
+    python bench/ann_accuracy.py [--epochs 500] [--force-weights 0 0.01] [--force-fraction 1]
+                                 [--descriptor chebyshev|bispectrum]
+
+The short energies + forces setting pinned by tests/test_accuracy.py (the 500-epoch run takes minutes):
+
+    python bench/ann_accuracy.py --epochs 40 --force-weights 0.01 --force-fraction 0.25
 """
 
 import argparse
@@ -16,6 +21,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=500)
     ap.add_argument("--force-weights", type=float, nargs="+", default=[0.0, 0.01])
+    ap.add_argument("--force-fraction", type=float, default=1.0)
+    ap.add_argument("--descriptor", default="chebyshev")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     with warnings.catch_warnings():
@@ -27,13 +34,15 @@ def main():
     dist, _ = test.closest_pairs(1.0)
     clean = test.subset([f for f in range(len(test)) if not dist[f] < 1.0])
     print(f"LDR sample: {len(train)} train / {len(test)} test frames ({len(test) - len(clean)} with atoms closer "
-          f"than 1 Å left out of test*); {args.epochs} L-BFGS epochs; {ldrx.get_num_threads()} threads")
+          f"than 1 Å left out of test*); {args.epochs} L-BFGS epochs; {args.descriptor} descriptor; "
+          f"force fraction {args.force_fraction:g}; {ldrx.get_num_threads()} threads")
     print(f"{'training':<22s}{'E train':>9s}{'E test':>9s}{'E test*':>9s}{'F train':>9s}{'F test':>9s}"
           f"{'F test*':>9s}{'time (s)':>10s}")
     print(f"{'':<22s}{'meV/atom':>27s}{'eV/Å':>27s}")
     for fw in args.force_weights:
         t = time.perf_counter()
-        m = ldrx.fit(train, model="ann", epochs=args.epochs, force_weight=fw, seed=args.seed, progress=False)
+        m = ldrx.fit(train, model="ann", epochs=args.epochs, force_weight=fw, seed=args.seed, progress=False,
+                     force_fraction=args.force_fraction if fw else 1.0, descriptor=args.descriptor)
         dt = time.perf_counter() - t
         a, b, c = metrics(m, train), metrics(m, test), metrics(m, clean)
         name = "energies only" if fw == 0 else f"E + F (weight {fw:g})"
