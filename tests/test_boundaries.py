@@ -224,3 +224,21 @@ def test_trainer_is_safe_from_two_python_threads(data, cheb):
     for loss, grad, _ in results:
         assert loss == ref_loss
         np.testing.assert_array_equal(grad, ref_grad)
+
+
+def test_complex_and_list_inputs(data, cheb):
+    G = cheb.compute(data)
+    F, _ = cheb.backward(data, G.tolist())               # nested lists are arrays too
+    np.testing.assert_array_equal(F, cheb.backward(data, G)[0])
+    with pytest.raises(ValueError, match="dEdG must hold real numbers"):
+        cheb.backward(data, G.astype(complex))
+
+
+def test_reference_energies_do_not_depend_on_blas_threads(ldr_sample):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    train, _ = ldr_sample.split(0.1, seed=0)
+    out = []
+    for n in (1, 2, 4):
+        with threadpoolctl.threadpool_limits(n):
+            out.append(train.fit_reference_energies())
+    assert out[0] == out[1] == out[2]

@@ -3,8 +3,6 @@ implements the forward / backward / tangent contract of DESIGN.md."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..data import as_dataset
 
 
@@ -28,15 +26,15 @@ class Descriptor:
         """The frames as a Dataset; subclasses add checks of what they can describe."""
         return as_dataset(frames)
 
-    def compute(self, frames) -> np.ndarray:
+    def compute(self, frames):
         """Features [n_atoms, size]."""
         return self._impl.forward(self._data(frames).batch())
 
     def backward(self, frames, dEdG):
         """(forces [n_atoms, 3], virial [n_frames, 6] in eV, Voigt xx yy zz yz xz xy) of the energy
         E = sum_i dEdG_i . G_i; ASE stress = -virial / volume."""
-        return self._impl.backward(self._data(frames).batch(), np.ascontiguousarray(dEdG, dtype=float))
+        return self._impl.backward(self._data(frames).batch(), dEdG)  # C++ checks shape and dtype
 
     def tangent(self, frames, v):
         """dG [n_atoms, size] = sum_a dG/dr_a . v_a (Jacobian-vector product)."""
-        return self._impl.tangent(self._data(frames).batch(), np.ascontiguousarray(v, dtype=float))
+        return self._impl.tangent(self._data(frames).batch(), v)
