@@ -6,7 +6,6 @@ setting whose figures bench/ann_accuracy.py prints (see its docstring)."""
 
 import warnings
 
-import numpy as np
 import pytest
 
 import ldrx

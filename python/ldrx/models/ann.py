@@ -6,10 +6,11 @@ Model (Artrith & Urban, Comput. Mater. Sci. 114, 135 (2016); Artrith, Urban, Ced
 
 with one feed-forward network per species t, a descriptor G (by default aenet's Chebyshev descriptor, 44
 features in the LDR setting; ``descriptor="bispectrum"`` puts the networks on SNAP's bispectrum, as n2p2 and
-others put networks on other descriptors: see :data:`DESCRIPTORS`), per-species feature standardisation (z-score), and aenet's global energy normalisation
-(per-atom cohesive energies of the training set mapped onto [-1, 1]). Training is full-batch L-BFGS, one
-epoch being one loss-and-gradient evaluation, on energies (aenet's train.x) or on energies and forces
-(the force term costs one adjoint and one tangent pass of the descriptor per epoch, see DESIGN.md).
+others put networks on other descriptors: see :data:`DESCRIPTORS`), per-species feature standardisation
+(z-score), and aenet's global energy normalisation (per-atom cohesive energies of the training set mapped
+onto [-1, 1]). Training is full-batch L-BFGS, one epoch being one loss-and-gradient evaluation, on energies
+(aenet's train.x) or on energies and forces (the force term costs one adjoint and one tangent pass of the
+descriptor per epoch, see DESIGN.md).
 
 aenet's binary ``.nn`` files are read (:meth:`ANN.from_aenet`) and written (:meth:`ANN.to_aenet`), so the
 LDR paper's published aenet potentials run in ldrx and ldrx's networks run in aenet.
