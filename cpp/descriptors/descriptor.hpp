@@ -9,9 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <functional>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -49,6 +47,19 @@ public:
     using AdjointFn = std::function<void(int64_t i, const double* G, double* dEdG)>;
     virtual void forward_backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                   const AdjointFn& fn, double* forces, double* virial) const;
+
+    // Per-centre Jacobian rows (the hook the streamed linear fits use, see models/linear_rows.hpp): for
+    // centre i, G [d] = G(i) and J [(nl.end(i) - nl.begin(i)) * 3 * d] with
+    //   J[(p * 3 + x) * d + k] = dG_k(i) / d(vec_p)_x,
+    // p running over i's neighbour-list entries nl.begin(i) .. nl.end(i)-1 in order, vec_p = r_j + shift - r_i
+    // the pair vector of entry p. Since G(i) depends on the positions only through these pair vectors,
+    // dG_k(i)/dr_a = sum over entries p with neighbour a of J_p - (a == i) sum over all p of J_p, and the
+    // virial rows are -sum_p vec_p (x) J_p. A descriptor that can afford it (memory n_neighbours x 3 x d per
+    // centre, for one centre at a time) overrides has_jacobian() and jacobian(); the default has none.
+    virtual bool has_jacobian() const { return false; }
+    virtual void jacobian(const FrameView& f, const NeighbourList& nl, int64_t i, double* G, double* J) const {
+        throw std::logic_error("this descriptor does not provide per-centre Jacobian rows");
+    }
 };
 
 // Whole-batch drivers. G, dEdG, v, dG are [n_atoms, d] / [n_atoms, 3] over the batch; forces is
@@ -57,41 +68,6 @@ void descriptor_forward(const Descriptor& d, const FrameBatch& b, double* G);
 void descriptor_backward(const Descriptor& d, const FrameBatch& b, const double* dEdG, double* forces,
                          double* virial);
 void descriptor_tangent(const Descriptor& d, const FrameBatch& b, const double* v, double* dG);
-
-// Keeps the first exception thrown inside an OpenMP region, to rethrow after it.
-class ExceptionSlot {
-public:
-    template <class F>
-    void run(F&& fn) noexcept {
-        try {
-            fn();
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(m_);
-            if (!e_) e_ = std::current_exception();
-        }
-    }
-    // As run(), and an invalid_argument from frame f is re-thrown as "frame f: <message>".
-    template <class F>
-    void run_frame(int64_t f, F&& fn) noexcept {
-        try {
-            fn();
-        } catch (const std::invalid_argument& e) {
-            std::lock_guard<std::mutex> lock(m_);
-            if (!e_) e_ = std::make_exception_ptr(std::invalid_argument("frame " + std::to_string(f) + ": " + e.what()));
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(m_);
-            if (!e_) e_ = std::current_exception();
-        }
-    }
-    bool failed() const { return static_cast<bool>(e_); }
-    void rethrow() const {
-        if (e_) std::rethrow_exception(e_);
-    }
-
-private:
-    std::mutex m_;
-    std::exception_ptr e_;
-};
 
 // Parallel strategy shared by all batch loops: frames in parallel when there are at least two frames per
 // thread, else the atoms of each frame in parallel.
