@@ -53,18 +53,20 @@ int MomentTensorBasis::neighbourhood(const FrameView& f, const NeighbourList& nl
     const int ti = map_(f.numbers[i]);
     const int S = s_.n_species(), nmu = s_.n_mu, nq = s_.n_q, P = max_nu_ + 1;
     const int64_t cap = nl.end(i) - nl.begin(i);
-    if (static_cast<int64_t>(w.r.size()) < cap) {
-        w.type.resize(cap);
-        w.entry.resize(cap);
-        w.r.resize(cap);
-        w.u.resize(3 * cap);
-        w.phi.resize(cap * nq);
-        w.dphi.resize(cap * nq);
-        w.f.resize(cap * nmu);
-        w.df.resize(cap * nmu);
-        w.pw.resize(cap * 3 * P);
-        w.g.resize(3 * cap);
-    }
+    // sized per array: a work area may move between bases of different sizes (thread_local scratch)
+    auto fit = [](auto& v, int64_t n) {
+        if (static_cast<int64_t>(v.size()) < n) v.resize(n);
+    };
+    fit(w.type, cap);
+    fit(w.entry, cap);
+    fit(w.r, cap);
+    fit(w.u, 3 * cap);
+    fit(w.phi, cap * nq);
+    fit(w.dphi, cap * nq);
+    fit(w.f, cap * nmu);
+    fit(w.df, cap * nmu);
+    fit(w.pw, cap * 3 * P);
+    fit(w.g, 3 * cap);
     const double rmin = s_.r_min, rc = s_.r_cut, dsdr = 2.0 / (rc - rmin);
     int64_t n = 0;
     for (int64_t p = nl.begin(i); p < nl.end(i); ++p) {
@@ -263,23 +265,52 @@ void MomentTensorBasis::tangent(const FrameView& f, const NeighbourList& nl, int
 
 void MomentTensorBasis::jacobian(const FrameView& f, const NeighbourList& nl, int64_t i, double* G, double* J) const {
     if (radial_.empty()) throw std::logic_error("MomentTensorBasis: no radial coefficients");
+    // Forward mode with all 3 n directions at once: dn[node * M + c] is the derivative of the node along
+    // direction c = 3 j + x (neighbour j's pair vector, component x); the product sweep then runs over
+    // contiguous rows of M values.
     thread_local MTPWork w;
+    thread_local std::vector<double> dn;
     prepare(w);
-    const int64_t A = s_.n_basis();
+    const int64_t A = s_.n_basis(), nb = s_.n_basic();
+    const int nmu = s_.n_mu, P = max_nu_ + 1;
     neighbourhood(f, nl, i, radial_.data(), w);
     moments(w);
     for (int64_t a = 0; a < A; ++a) G[a] = w.node[s_.mapping[a]];
     const int64_t np = nl.end(i) - nl.begin(i);
     std::fill(J, J + np * 3 * A, 0.0);
-    std::vector<double> t(3 * w.n, 0.0);
+    const int64_t M = 3 * w.n;
+    if (M == 0) return;
+    dn.assign(s_.n_nodes * M, 0.0);
+    for (int64_t j = 0; j < w.n; ++j) {
+        const double* fj = &w.f[j * nmu];
+        const double* dfj = &w.df[j * nmu];
+        const double *px = &w.pw[j * 3 * P], *py = px + P, *pz = py + P;
+        const double* u = &w.u[3 * j];
+        const double inv = 1.0 / w.r[j];
+        for (int64_t a = 0; a < nb; ++a) {
+            const int m = bmu_[a], ea = ba_[a], eb = bb_[a], ec = bc_[a];
+            const double X = px[ea], Y = py[eb], Z = pz[ec];
+            const double rad = (dfj[m] - bnu_[a] * fj[m] * inv) * X * Y * Z, fr = fj[m] * inv;
+            double* d = &dn[a * M + 3 * j];
+            d[0] = rad * u[0] + (ea ? fr * ea * px[ea - 1] * Y * Z : 0.0);
+            d[1] = rad * u[1] + (eb ? fr * eb * X * py[eb - 1] * Z : 0.0);
+            d[2] = rad * u[2] + (ec ? fr * ec * X * Y * pz[ec - 1] : 0.0);
+        }
+    }
+    const double* node = w.node.data();
+    const int* q = s_.times.data();
+    for (int64_t k = 0; k < s_.n_times(); ++k, q += 4) {
+        const double ci = q[2] * node[q[1]], cj = q[2] * node[q[0]];
+        const double* di = &dn[q[0] * M];
+        const double* dj = &dn[q[1] * M];
+        double* dk = &dn[q[3] * M];
+        for (int64_t c = 0; c < M; ++c) dk[c] += ci * di[c] + cj * dj[c];
+    }
     for (int64_t j = 0; j < w.n; ++j) {
         const int64_t p = w.entry[j] - nl.begin(i);
         for (int x = 0; x < 3; ++x) {
-            t[3 * j + x] = 1.0;
-            tangent_nodes(w, t.data());
-            t[3 * j + x] = 0.0;
             double* row = J + (p * 3 + x) * A;
-            for (int64_t a = 0; a < A; ++a) row[a] = w.dnode[s_.mapping[a]];
+            for (int64_t a = 0; a < A; ++a) row[a] = dn[s_.mapping[a] * M + 3 * j + x];
         }
     }
 }
