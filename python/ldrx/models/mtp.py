@@ -58,7 +58,8 @@ class MTPHyper:
     l2                 penalty on the squared radial and moment coefficients.
     ridge              Tikhonov parameter of the linear start (on Jacobi-scaled columns).
     init_scale         spread of the random radial coefficients around MLIP's diagonal pattern.
-    scaling            global factor of the radial functions; None: 1 / (r_cut - r_min)^2.
+    scaling            global factor of the radial functions; None: 1 / (r_cut - r_min)^2 for a model built
+                       without data, and at fit the value that makes the RMS of M_{0,0} over the training atoms 1.
     """
     level: Optional[int] = 16
     species: Optional[tuple] = None
@@ -140,14 +141,16 @@ class MTP(Model):
         self._make_basis()
         self.theta = self._initial_theta(np.random.default_rng(h.seed))
 
-    def _make_basis(self, radial=None):
+    def _basis_args(self):
         d = self.mtp
-        self.basis = _core.MomentTensorBasis(
-            [int(z) for z in self.species], int(d["radial_funcs_count"]), int(d["radial_basis_size"]),
-            float(d["min_dist"]), float(d["max_dist"]), float(d["scaling"]), int(d["alpha_moments_count"]),
-            np.asarray(d["alpha_index_basic"], np.int32).reshape(-1, 4),
-            np.asarray(d["alpha_index_times"], np.int32).reshape(-1, 4),
-            np.asarray(d["alpha_moment_mapping"], np.int32), radial)
+        return ([int(z) for z in self.species], int(d["radial_funcs_count"]), int(d["radial_basis_size"]),
+                float(d["min_dist"]), float(d["max_dist"]), float(d["scaling"]), int(d["alpha_moments_count"]),
+                np.asarray(d["alpha_index_basic"], np.int32).reshape(-1, 4),
+                np.asarray(d["alpha_index_times"], np.int32).reshape(-1, 4),
+                np.asarray(d["alpha_moment_mapping"], np.int32))
+
+    def _make_basis(self, radial=None):
+        self.basis = _core.MomentTensorBasis(*self._basis_args(), radial)
         return self.basis
 
     @property
@@ -298,6 +301,8 @@ class MTP(Model):
                 shortest = float(np.min(d)) if len(d) and np.isfinite(np.min(d)) else 1.0
                 r_min = 0.99 * shortest
             self._build(species, r_min)
+            if h.scaling is None:
+                self._data_scaling(train)
         self.check_species(train)
         self.learn_domain(train)
         if valid is not None and len(valid):
@@ -315,22 +320,27 @@ class MTP(Model):
         best = {"loss": np.inf, "theta": self.theta.copy(), "iter": start}
         tt, vt = self._targets(train), (self._targets(valid) if valid is not None else None)
         tb, vb = train.batch(), (valid.batch() if valid is not None else None)
+        # diagonal preconditioner: L-BFGS works on y = theta / D, with D = 1 / RMS(B_a) for the moment
+        # coefficients (basis functions of high degree are orders of magnitude apart), 1 for the others
+        D = self._preconditioner(train)
 
-        def fun(x):
+        def fun(y):
+            x = D * y
             loss, grad, info = _core.mtp_loss_grad(self.basis, x, tb, tt["energy"], tt["forces"], tt["virial"],
                                                    tt["w_energy"], tt["w_force"], tt["w_virial"], True)
             if h.l2:
                 loss += h.l2 * float(np.sum(mask * x * x))
                 grad = grad + 2.0 * h.l2 * mask * x
             fun.info = info
-            return loss, grad
+            return loss, D * grad
 
         from tqdm.auto import tqdm
         bar = tqdm(total=h.max_iter, initial=start, desc=f"MTP-{h.level or ''} L-BFGS", unit="it",
                    disable=not h.progress, dynamic_ncols=True)
         last_valid = {}
 
-        def on_iter(it, x, loss):
+        def on_iter(it, y, loss):
+            x = D * y
             rec = {"iter": it, "loss": loss, **self._rmse(fun.info, "train")}
             if vt is not None and (it % h.valid_every == 0 or it == h.max_iter):
                 vloss, _, vinfo = _core.mtp_loss_grad(self.basis, x, vb, vt["energy"], vt["forces"], vt["virial"],
@@ -352,7 +362,7 @@ class MTP(Model):
             if h.checkpoint and it % h.checkpoint_every == 0:
                 self._write_checkpoint(h.checkpoint, x, it, train)
 
-        reason, done = run_lbfgs(fun, self.theta, h.max_iter, on_iter, memory=h.memory, start_epoch=start)
+        reason, done = run_lbfgs(fun, self.theta / D, h.max_iter, on_iter, memory=h.memory, start_epoch=start)
         bar.close()
         if np.isfinite(best["loss"]):
             self.theta = best["theta"]
@@ -362,6 +372,31 @@ class MTP(Model):
             self._write_checkpoint(h.checkpoint, self.theta, done, train)
         self._fitted = True
         return self
+
+    def _sample_basis(self, data, max_frames=200):
+        """Basis functions [n_atoms, A] of (up to) the first `max_frames` frames at the current radial coefficients."""
+        rad, _, _ = self._split()
+        basis = _core.MomentTensorBasis(*self._basis_args(), np.ascontiguousarray(rad.ravel()))
+        return basis.forward(data[:max_frames].batch())
+
+    def _data_scaling(self, data):
+        """MLIP rescales the radial functions; here `scaling` is set once so that the RMS of M_{0,0} (the
+        first basis function) over the training atoms is 1, which keeps the products of up to four
+        moments of order one."""
+        self.mtp["scaling"] = 1.0
+        self._make_basis()
+        m00 = self._sample_basis(data)[:, 0]
+        rms = float(np.sqrt(np.mean(m00 ** 2)))
+        if rms > 0 and np.isfinite(rms):
+            self.mtp["scaling"] = 1.0 / rms
+        self._make_basis()
+
+    def _preconditioner(self, data):
+        S, nmu, nq, A = self._sizes
+        D = np.ones(self.n_params)
+        rms = np.sqrt(np.mean(self._sample_basis(data) ** 2, axis=0))
+        D[S * S * nmu * nq + S:] = np.where(rms > 1e-300, 1.0 / np.maximum(rms, 1e-300), 1.0)
+        return D
 
     @staticmethod
     def _rmse(info, prefix):
