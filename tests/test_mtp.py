@@ -341,3 +341,15 @@ def test_linear_start_fits_a_linear_target(model10):
     m.hyper.ridge = 0.0
     m.linear_fit(data)
     np.testing.assert_allclose(m.predict(data).forces, p.forces, atol=1e-6)
+
+
+def test_fit_rebuilds_a_built_model_and_continues_a_read_one(model10, tmp_path):
+    train = labelled(model10, frames(4, seed=14), seed=5)
+    m = MTP(level=6, species=SPECIES, max_iter=3, progress=False).fit(train)
+    shortest = np.nanmin(_core.pair_min_distances(train.batch(), 4.5, [3, 8, 25]))
+    assert abs(m.mtp["min_dist"] - 0.99 * shortest) < 1e-12          # r_min from the data
+    p = model10.to_mlip(tmp_path / "start.mtp")
+    f = MTP.from_mlip(p, species=SPECIES, max_iter=3, progress=False, linear_start=False)
+    loss0 = f.loss(train)[0]
+    f.fit(train)
+    assert f.mtp["min_dist"] == model10.mtp["min_dist"] and f.loss(train)[0] < loss0

@@ -201,6 +201,7 @@ class MTP(Model):
                                    "scaling", "alpha_moments_count", "alpha_index_basic", "alpha_index_times",
                                    "alpha_moment_mapping")}
         m._make_basis()
+        m._from_file = True  # fit() trains this basis and these coefficients (no rebuild)
         m.theta = m._initial_theta(np.random.default_rng(m.hyper.seed))
         rad, sp, xi = m._split()
         if d["radial_coeffs"] is not None:
@@ -287,13 +288,15 @@ class MTP(Model):
 
     def fit(self, train: Dataset, valid: Dataset | None = None):
         """Train on `train` (energies, forces and, where present, stress); with `valid`, its RMSE is recorded
-        every `valid_every` evaluations. Keeps the parameters with the lowest training loss."""
+        every `valid_every` evaluations. Keeps the parameters with the lowest training loss. A model built
+        from hyper-parameters is rebuilt on the data (r_min, scaling, seeded radial coefficients); one read
+        by :meth:`from_mlip` is trained from the file's basis and coefficients."""
         h = self.hyper
         if len(train) == 0:
             raise DataError("the training set is empty")
         if h.level is None and not hasattr(self, "mtp"):
             raise ValueError("level is None: give a level, or start from MTP.from_mlip(...)")
-        if not self.is_fitted or h.species is None:
+        if not getattr(self, "_from_file", False):  # built here (from hyper-parameters): rebuild on the data
             species = list(h.species) if h.species is not None else train.species
             r_min = h.r_min
             if r_min is None:
