@@ -7,11 +7,14 @@
 // thread number must use the team size it got (omp_get_num_threads() inside the region).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -111,5 +114,31 @@ private:
     std::exception_ptr e_;
     std::atomic<bool> failed_{false};
 };
+
+// Ordered, thread-count independent reduction over the frames of a batch (used by the ANN and MTP
+// trainers). Frames [0, n_frames) are cut into a fixed number of contiguous chunks of about
+// `atoms_per_chunk` atoms each (the cut depends on the data only, never on the thread count); chunks run
+// in parallel, run_chunk(k, f0, f1) writing chunk k's partial results into storage the caller owns per
+// chunk, and then combine(k) is called for k = 0, 1, ... in order on the calling thread. Sums built this
+// way are bit-identical whatever the number of threads. Exceptions thrown by run_chunk are re-thrown.
+inline int64_t frame_chunk_count(int64_t n_frames, int64_t n_atoms, int64_t atoms_per_chunk) {
+    return std::max<int64_t>(1, std::min<int64_t>(n_frames, (n_atoms + atoms_per_chunk - 1) / atoms_per_chunk));
+}
+
+template <class RunChunk, class Combine>
+void for_each_frame_chunk_ordered(int64_t n_frames, int64_t n_atoms, int64_t atoms_per_chunk, RunChunk&& run_chunk,
+                                  Combine&& combine) {
+    const int64_t K = frame_chunk_count(n_frames, n_atoms, atoms_per_chunk);
+    std::vector<int64_t> bounds(K + 1);
+    for (int64_t k = 0; k <= K; ++k) bounds[k] = n_frames * k / K;
+    ExceptionSlot err;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(max_threads())
+    for (int64_t k = 0; k < K; ++k) {
+        if (err.failed()) continue;
+        err.run([&] { run_chunk(k, bounds[k], bounds[k + 1]); });
+    }
+    err.rethrow();
+    for (int64_t k = 0; k < K; ++k) combine(k);
+}
 
 }  // namespace ldrx

@@ -583,6 +583,19 @@ void BispectrumDescriptor::forward(const FrameView& f, const NeighbourList& nl, 
     }
 }
 
+void BispectrumDescriptor::jacobian(const FrameView& f, const NeighbourList& nl, int64_t i, double* G,
+                                    double* J) const {
+    Work& w = thread_work();
+    compute_ui(f, nl, i, true, w);
+    compute_zi(w, true);
+    compute_bi(w, G);
+    std::fill(J, J + (nl.end(i) - nl.begin(i)) * 3 * ncoeff_, 0.0);
+    for (int n = 0; n < static_cast<int>(w.r.size()); ++n) {
+        compute_duidrj(n, w);
+        compute_dbidrj(w, J + (w.pair[n] - nl.begin(i)) * 3 * ncoeff_);
+    }
+}
+
 void BispectrumDescriptor::backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                     const double* dEdG, double* forces, double* virial) const {
     Work& w = thread_work();

@@ -79,6 +79,9 @@ public:
                   double* forces, double* virial) const override;
     void tangent(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, const double* v,
                  double* dG) const override;
+    // Per-centre Jacobian rows (Descriptor::jacobian): B(i) and dB(i)/d vec_p for every neighbour entry p.
+    bool has_jacobian() const override { return true; }
+    void jacobian(const FrameView& f, const NeighbourList& nl, int64_t i, double* G, double* J) const override;
 
     // ------------------------------------------------------------------ the stages, per centre atom
     // Scratch of one thread for one centre atom at a time.

@@ -9,9 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <functional>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -49,6 +47,19 @@ public:
     using AdjointFn = std::function<void(int64_t i, const double* G, double* dEdG)>;
     virtual void forward_backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                   const AdjointFn& fn, double* forces, double* virial) const;
+
+    // Per-centre Jacobian rows (the hook the streamed linear fits use, see models/linear_rows.hpp): for
+    // centre i, G [d] = G(i) and J [(nl.end(i) - nl.begin(i)) * 3 * d] with
+    //   J[(p * 3 + x) * d + k] = dG_k(i) / d(vec_p)_x,
+    // p running over i's neighbour-list entries nl.begin(i) .. nl.end(i)-1 in order, vec_p = r_j + shift - r_i
+    // the pair vector of entry p. Since G(i) depends on the positions only through these pair vectors,
+    // dG_k(i)/dr_a = sum over entries p with neighbour a of J_p - (a == i) sum over all p of J_p, and the
+    // virial rows are -sum_p vec_p (x) J_p. A descriptor that can afford it (memory n_neighbours x 3 x d per
+    // centre, for one centre at a time) overrides has_jacobian() and jacobian(); the default has none.
+    virtual bool has_jacobian() const { return false; }
+    virtual void jacobian(const FrameView& f, const NeighbourList& nl, int64_t i, double* G, double* J) const {
+        throw std::logic_error("this descriptor does not provide per-centre Jacobian rows");
+    }
 };
 
 // Whole-batch drivers. G, dEdG, v, dG are [n_atoms, d] / [n_atoms, 3] over the batch; forces is

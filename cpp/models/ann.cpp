@@ -436,38 +436,33 @@ void ANNTrainer::run_chunk(const double* theta, int64_t f0, int64_t f1, double* 
 ANNLoss ANNTrainer::loss_grad(const double* theta, double* grad) {
     const int64_t nf = d_.n_frames;
     const int64_t na = d_.offsets[nf];
-    // fixed chunking (about 512 atoms each): results do not depend on the number of threads
-    const int64_t K = std::max<int64_t>(1, std::min<int64_t>(nf, (na + 511) / 512));
-    std::vector<int64_t> bounds(K + 1);
-    for (int64_t k = 0; k <= K; ++k) bounds[k] = nf * k / K;
     const int64_t P = nets_.n_params();
     // aligned copies: Eigen's vectorised loops peel differently for differently aligned data, which
     // would change rounding from call to call
     const Eigen::VectorXd th = Eigen::Map<const Eigen::VectorXd>(theta, P);
+    // fixed chunking (about 512 atoms each), summed in chunk order: results do not depend on the number
+    // of threads
+    const int64_t K = frame_chunk_count(nf, na, 512);
     std::vector<Eigen::VectorXd> grads(K);
     std::vector<ANNLoss> parts(K);
-    ExceptionSlot err;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(max_threads())
-    for (int64_t k = 0; k < K; ++k) {
-        if (err.failed()) continue;
-        err.run([&] {
-            if (grad) grads[k] = Eigen::VectorXd::Zero(P);
-            run_chunk(th.data(), bounds[k], bounds[k + 1], grad ? grads[k].data() : nullptr, parts[k]);
-        });
-    }
-    err.rethrow();
     if (grad) std::fill(grad, grad + P, 0.0);
     ANNLoss total;
-    for (int64_t k = 0; k < K; ++k) {
-        if (grad)
-            for (int64_t p = 0; p < P; ++p) grad[p] += grads[k][p];
-        total.loss_energy += parts[k].loss_energy;
-        total.loss_forces += parts[k].loss_forces;
-        total.energy_sse += parts[k].energy_sse;
-        total.energy_count += parts[k].energy_count;
-        total.force_sse += parts[k].force_sse;
-        total.force_count += parts[k].force_count;
-    }
+    for_each_frame_chunk_ordered(
+        nf, na, 512,
+        [&](int64_t k, int64_t f0, int64_t f1) {
+            if (grad) grads[k] = Eigen::VectorXd::Zero(P);
+            run_chunk(th.data(), f0, f1, grad ? grads[k].data() : nullptr, parts[k]);
+        },
+        [&](int64_t k) {
+            if (grad)
+                for (int64_t p = 0; p < P; ++p) grad[p] += grads[k][p];
+            total.loss_energy += parts[k].loss_energy;
+            total.loss_forces += parts[k].loss_forces;
+            total.energy_sse += parts[k].energy_sse;
+            total.energy_count += parts[k].energy_count;
+            total.force_sse += parts[k].force_sse;
+            total.force_count += parts[k].force_count;
+        });
     total.loss = total.loss_energy + total.loss_forces;
     return total;
 }

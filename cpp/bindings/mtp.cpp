@@ -1,0 +1,146 @@
+// Bindings of the MTP family: the moment tensor basis (a Descriptor), energies and forces of a potential,
+// the training loss and gradient, and the descriptor-agnostic streamed normal equations (linear_rows).
+#include <optional>
+
+#include "bindings/common.hpp"
+#include "descriptors/moment_tensor.hpp"
+#include "models/linear_rows.hpp"
+#include "models/mtp.hpp"
+
+namespace ldrx {
+namespace {
+
+using InOut = py::array_t<double, py::array::c_style>;
+
+std::vector<int> flat_int(const CArray<int32_t>& a, const char* name, int64_t width) {
+    if (a.size() % width) throw std::invalid_argument(std::string(name) + " must have " + std::to_string(width) + " columns");
+    return std::vector<int>(a.data(), a.data() + a.size());
+}
+
+void check_theta(const MomentTensorBasis& B, const CArray<double>& theta) {
+    if (theta.size() != B.spec().n_params())
+        throw std::invalid_argument("theta must hold " + std::to_string(B.spec().n_params()) +
+                                    " parameters (radial, species, moment coefficients), got " + std::to_string(theta.size()));
+}
+
+}  // namespace
+
+void register_mtp(py::module_& m) {
+    py::class_<MomentTensorBasis, Descriptor> cls(m, "MomentTensorBasis",
+        "MTP moment tensor basis in MLIP's encoding; as a Descriptor its features are the basis functions B_a "
+        "at the given radial coefficients");
+    cls.def(py::init([](std::vector<int> species, int n_mu, int n_q, double r_min, double r_cut, double scaling,
+                        int n_nodes, CArray<int32_t> basic, CArray<int32_t> times, CArray<int32_t> mapping,
+                        std::optional<CArray<double>> radial) {
+                MTPBasisSpec s;
+                s.species = std::move(species);
+                s.n_mu = n_mu;
+                s.n_q = n_q;
+                s.r_min = r_min;
+                s.r_cut = r_cut;
+                s.scaling = scaling;
+                s.n_nodes = n_nodes;
+                s.basic = flat_int(basic, "alpha_index_basic", 4);
+                s.times = flat_int(times, "alpha_index_times", 4);
+                s.mapping = flat_int(mapping, "alpha_moment_mapping", 1);
+                std::vector<double> r;
+                if (radial) r.assign(radial->data(), radial->data() + radial->size());
+                return MomentTensorBasis(std::move(s), std::move(r));
+            }),
+            py::arg("species"), py::arg("n_mu"), py::arg("n_q"), py::arg("r_min"), py::arg("r_cut"), py::arg("scaling"),
+            py::arg("n_nodes"), py::arg("basic"), py::arg("times"), py::arg("mapping"), py::arg("radial") = py::none())
+        .def_property_readonly("n_params", [](const MomentTensorBasis& B) { return B.spec().n_params(); })
+        .def_property_readonly("n_radial", [](const MomentTensorBasis& B) { return B.spec().n_radial(); });
+    bind_descriptor_methods<MomentTensorBasis>(cls);
+
+    m.def("mtp_energy_forces", [](const MomentTensorBasis& B, CArray<double> theta, const PyBatch& pb, bool forces) {
+        check_theta(B, theta);
+        const FrameBatch b = pb.view();
+        return energy_forces_call(b, forces, [&](double* e, double* f, double* w) {
+            mtp_energy_forces(B, theta.data(), b, e, f, w);
+        });
+    }, py::arg("basis"), py::arg("theta"), py::arg("batch"), py::arg("forces"),
+       "(site energies [n_atoms], forces [n_atoms, 3], virial [n_frames, 6] (Voigt, eV)); forces and virial None "
+       "unless `forces`");
+
+    m.def("mtp_loss_grad", [](const MomentTensorBasis& B, CArray<double> theta, const PyBatch& pb, CArray<double> energy,
+                              CArray<double> forces, std::optional<CArray<double>> virial, CArray<double> w_energy,
+                              CArray<double> w_force, CArray<double> w_virial, bool want_grad) {
+        check_theta(B, theta);
+        const FrameBatch b = pb.view();
+        const int64_t nf = b.n_frames;
+        if (energy.size() != nf || w_energy.size() != nf || w_force.size() != nf || w_virial.size() != nf)
+            throw std::invalid_argument("energy and the weights need one value per frame");
+        if (forces.size() != 3 * b.n_atoms()) throw std::invalid_argument("forces must be [n_atoms, 3]");
+        if (virial && virial->size() != 6 * nf) throw std::invalid_argument("virial must be [n_frames, 6]");
+        MTPTargets t;
+        t.energy = energy.data();
+        t.forces = forces.data();
+        t.virial = virial ? virial->data() : nullptr;
+        t.w_energy = w_energy.data();
+        t.w_force = w_force.data();
+        t.w_virial = w_virial.data();
+        py::object g = py::none();
+        double* gp = nullptr;
+        if (want_grad) {
+            py::array_t<double> ga(B.spec().n_params());
+            gp = ga.mutable_data();
+            g = ga;
+        }
+        MTPLoss L;
+        {
+            py::gil_scoped_release nogil;
+            L = mtp_loss_grad(B, theta.data(), b, t, gp);
+        }
+        py::dict info;
+        info["loss_energy"] = L.loss_energy;
+        info["loss_forces"] = L.loss_forces;
+        info["loss_virial"] = L.loss_virial;
+        info["energy_sse"] = L.energy_sse;
+        info["energy_count"] = L.energy_count;
+        info["force_sse"] = L.force_sse;
+        info["force_count"] = L.force_count;
+        info["virial_sse"] = L.virial_sse;
+        info["virial_count"] = L.virial_count;
+        return py::make_tuple(L.loss, g, info);
+    }, py::arg("basis"), py::arg("theta"), py::arg("batch"), py::arg("energy"), py::arg("forces"), py::arg("virial"),
+       py::arg("w_energy"), py::arg("w_force"), py::arg("w_virial"), py::arg("grad") = true,
+       "(loss, gradient [n_params] or None, info) of sum_f w_E (E - E_ref)^2 + w_F |F - F_ref|^2 + w_W |W - W_ref|^2");
+
+    m.def("linear_normal_equations", [](const Descriptor& d, std::vector<int> species, const PyBatch& pb, bool shared,
+                                        CArray<double> energy, CArray<double> forces, std::optional<CArray<double>> virial,
+                                        CArray<double> w_energy, CArray<double> w_force, CArray<double> w_virial,
+                                        InOut ata, InOut atb) {
+        const FrameBatch b = pb.view();
+        const SpeciesMap sp(species);
+        const int64_t nf = b.n_frames, n = linear_columns(sp.size(), d.size(), shared);
+        if (energy.size() != nf || w_energy.size() != nf || w_force.size() != nf || w_virial.size() != nf)
+            throw std::invalid_argument("energy and the weights need one value per frame");
+        if (forces.size() != 3 * b.n_atoms()) throw std::invalid_argument("forces must be [n_atoms, 3]");
+        if (virial && virial->size() != 6 * nf) throw std::invalid_argument("virial must be [n_frames, 6]");
+        if (ata.ndim() != 2 || ata.shape(0) != n || ata.shape(1) != n || atb.size() != n)
+            throw std::invalid_argument("ata must be a C-contiguous float64 [" + std::to_string(n) + ", " +
+                                        std::to_string(n) + "] array and atb [" + std::to_string(n) + "]");
+        LinearTargets t;
+        t.energy = energy.data();
+        t.forces = forces.data();
+        t.virial = virial ? virial->data() : nullptr;
+        t.w_energy = w_energy.data();
+        t.w_force = w_force.data();
+        t.w_virial = w_virial.data();
+        double btb = 0.0;
+        int64_t rows = 0;
+        {
+            py::gil_scoped_release nogil;
+            linear_normal_equations(d, sp, b, shared, t, ata.mutable_data(), atb.mutable_data(), &btb, &rows);
+        }
+        return py::make_tuple(btb, rows);
+    }, py::arg("descriptor"), py::arg("species"), py::arg("batch"), py::arg("shared"), py::arg("energy"),
+       py::arg("forces"), py::arg("virial"), py::arg("w_energy"), py::arg("w_force"), py::arg("w_virial"),
+       py::arg("ata"), py::arg("atb"),
+       "Adds the weighted energy, force and virial rows of a model linear in the descriptor's features (per-species "
+       "constants; coefficients shared by all species, or one block per species) to ata, atb in place; returns "
+       "(b^T W b, rows). See cpp/models/linear_rows.hpp.");
+}
+
+}  // namespace ldrx
