@@ -571,6 +571,10 @@ void BispectrumDescriptor::compute_dbidrk(Work& w, bool virial) const {
     }
 }
 
+void BispectrumDescriptor::compute_dbidrj(const Work& w, double* dB) const {
+    for (int k = 0; k < 3; ++k) compute_dbidu(w, &w.dulist_r[k * idxu_], &w.dulist_i[k * idxu_], dB + k * ncoeff_);
+}
+
 // ------------------------------------------------------------------------------------------- kernels
 
 void BispectrumDescriptor::forward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,

@@ -128,6 +128,8 @@ public:
     // dB [ncoeff] along a perturbation dU of U_tot (idxu() entries each; only half planes are read): the
     // three-term formula, linear in dU, so sums of neighbour derivatives can be contracted at once.
     void compute_dbidu(const Work& w, const double* dur, const double* dui, double* dB) const;
+    // dB_i/dr_j of one neighbour (3 x ncoeff), for the per-centre Jacobian rows (jacobian()).
+    void compute_dbidrj(const Work& w, double* dB) const;
     // All derivatives of B_i at once (needs compute_ui with store_u and compute_zi(all)): for every distinct
     // atom k among the neighbours (the centre's own periodic images included), w.katom[q] = k and
     // w.dbdr[(q * 3 + x) * ncoeff + c] = dB_c(i)/dr_{k,x} summed over the images of k; with virial,
