@@ -55,7 +55,7 @@ from ..elements import element_values
 from ..errors import DataError, ModelFileError
 from .base import Model, Prediction, as_dataset, fit_reference_energies, virial_to_stress
 
-__all__ = ["SNAP", "SNAPHyper"]
+__all__ = ["SNAP", "SNAPHyper", "element_weights"]
 
 #: the largest dense design matrix solver="svd" builds
 SVD_MAX_BYTES = 2 * 1024 ** 3
@@ -107,9 +107,10 @@ class SNAPHyper:
     force_weight: float | None = None
     stress_weight: float = 1e-2
     ridge: float = 1e-4
-    quadratic_penalty: float = 1e4
+    quadratic_penalty: float | None = None
+    scaling: str = "standardise"
     radelem: dict | None = None
-    wj: dict | None = None
+    wj: dict | str | None = None
     rfac0: float = 0.99363
     rmin0: float = 0.0
     bzeroflag: bool = True
@@ -128,6 +129,10 @@ class SNAPHyper:
         self.quadratic = bool(self.quadratic)
         if self.force_weight is None:
             self.force_weight = 2e-4 if self.quadratic else 1e-4
+        if self.scaling not in ("standardise", "none"):
+            raise ValueError(f"scaling must be 'standardise' or 'none', got {self.scaling!r}")
+        if self.quadratic_penalty is None:
+            self.quadratic_penalty = 1e4 if self.scaling == "standardise" else 1.0
         for name in ("rcutfac", "energy_weight", "force_weight", "stress_weight", "ridge", "quadratic_penalty",
                      "rfac0", "rmin0"):
             v = float(getattr(self, name))
@@ -138,7 +143,12 @@ class SNAPHyper:
         if self.energy_weight == 0 and self.force_weight == 0 and self.stress_weight == 0:
             raise ValueError("energy_weight, force_weight and stress_weight are all 0: nothing to fit")
         self.radelem = _element_dict(self.radelem, "radelem")
-        self.wj = _element_dict(self.wj, "wj")
+        if self.wj is None:
+            self.wj = DEFAULT_WJ
+        if isinstance(self.wj, str):
+            element_weights([3], self.wj)   # validates the rule
+        else:
+            self.wj = _element_dict(self.wj, "wj")
         self.reference_energies = _element_dict(self.reference_energies, "reference_energies")
         if self.solver not in ("ridge", "svd"):
             raise ValueError(f"solver must be 'ridge' or 'svd', got {self.solver!r}")
@@ -154,6 +164,46 @@ class SNAPHyper:
             self.group_weights = gw
         self.bzeroflag, self.switchflag = bool(self.bzeroflag), bool(self.switchflag)
         self.chunk_frames = max(1, int(self.chunk_frames))
+
+
+#: the wj rule of the defaults (see element_weights)
+DEFAULT_WJ = "uniform"
+
+
+def element_weights(species, rule) -> dict:
+    """{symbol: wj} for the elements `species` (atomic numbers) by a rule that holds for any set of elements:
+
+    "uniform"        1.0 for every element (FitSNAP's and LAMMPS's examples' default). A neighbour's element
+                     then changes the bispectrum only through radelem, so the (non-chem) descriptor cannot tell
+                     a Mn neighbour from a Ni one.
+    "rank[:W]"       the elements sorted by atomic number get weights evenly spaced from 1.0 (lightest) down
+                     to W (heaviest; default 0.4): Li, O, Sc ... Cu -> 1.0, 0.94, 0.88, ..., 0.4. Distinct,
+                     evenly spread weights let the density tell the neighbours' elements apart as far as one
+                     weight per element can; the order by Z follows FitSNAP's LDR settings (Li 1.0, O 0.9,
+                     Sc 0.8 ... Cu 0.4).
+    "z[:W]"          linear in the atomic number Z, 1.0 at Z = 1 and W at Z = 30 (default 0.4), clipped to
+                     [0.05, 1]: the same weight for an element whatever the other elements are.
+    """
+    if not isinstance(rule, str):
+        raise ValueError(f"wj must be a dict {{element: weight}} or a rule name, got {rule!r}")
+    name, _, arg = rule.partition(":")
+    if name not in ("uniform", "rank", "z") or (name == "uniform" and arg):
+        raise ValueError(f"unknown wj rule {rule!r}: use 'uniform', 'rank[:W]', 'z[:W]' or a dict {{element: weight}}")
+    try:
+        low = float(arg) if arg else 0.4
+    except ValueError:
+        raise ValueError(f"wj rule {rule!r}: {arg!r} is not a number") from None
+    if not 0 < low <= 1:
+        raise ValueError(f"wj rule {rule!r}: the smallest weight must be in (0, 1]")
+    zs = sorted(int(z) for z in species)
+    if name == "uniform":
+        w = {z: 1.0 for z in zs}
+    elif name == "rank":
+        n = len(zs)
+        w = {z: 1.0 - (1.0 - low) * (r / (n - 1) if n > 1 else 0.0) for r, z in enumerate(zs)}
+    else:
+        w = {z: float(np.clip(1.0 - (1.0 - low) * (z - 1) / 29.0, 0.05, 1.0)) for z in zs}
+    return {chemical_symbols[z]: v for z, v in w.items()}
 
 
 def _hyper_from_kwargs(kwargs) -> SNAPHyper:
@@ -195,7 +245,7 @@ class SNAP(Model):
         h = self.hyper
         sym = [chemical_symbols[z] for z in species]
         rad = {s: 0.5 for s in sym} if h.radelem is None else h.radelem
-        wj = {s: 1.0 for s in sym} if h.wj is None else h.wj
+        wj = element_weights(species, h.wj) if isinstance(h.wj, str) else h.wj
         for name, d in (("radelem", rad), ("wj", wj)):
             missing = [s for s in sym if s not in d]
             if missing:
@@ -249,8 +299,8 @@ class SNAP(Model):
             virial[ok] = -data.stress[ok] * (vol[ok] / data.natoms[ok])[:, None]
         return energy, data.forces, virial
 
-    def _standardisation(self, data: Dataset):
-        """Per-species mean and standard deviation of the bispectrum over the training atoms."""
+    def _bispectrum_moments(self, data: Dataset):
+        """Per-species sums of B and B^2 and atom counts over `data` (for the standardisation)."""
         ns, nc = len(self.species), self.ncoeff
         s1, s2, cnt = np.zeros((ns, nc)), np.zeros((ns, nc)), np.zeros(ns)
         index = {z: k for k, z in enumerate(self.species)}
@@ -262,6 +312,11 @@ class SNAP(Model):
             np.add.at(s1, sp, B)
             np.add.at(s2, sp, B * B)
             cnt += np.bincount(sp, minlength=ns)
+        return s1, s2, cnt
+
+    @staticmethod
+    def _mean_std(s1, s2, cnt):
+        """Standardisation (mean, std) from the moments of :meth:`_bispectrum_moments`."""
         n = np.maximum(cnt, 1)[:, None]
         mean = s1 / n
         var = np.maximum(s2 / n - mean ** 2, 0.0)
@@ -269,6 +324,62 @@ class SNAP(Model):
         tiny = std <= 1e-8 * (1.0 + np.abs(mean))
         std[tiny] = 1.0   # a constant component (or a species with one atom): leave it unscaled
         return mean, std
+
+    def _standardisation(self, data: Dataset):
+        """Per-species (shift, 1 / scale) of the columns: mean and standard deviation of the bispectrum over
+        the training atoms for scaling="standardise", (0, 1) for scaling="none"."""
+        if self.hyper.scaling == "none":
+            shape = (len(self.species), self.ncoeff)
+            return np.zeros(shape), np.ones(shape)
+        return self._mean_std(*self._bispectrum_moments(data))
+
+    def _prepare(self, train: Dataset):
+        """Species, element parameters, descriptor, domain and reference energies from the training set."""
+        h = self.hyper
+        self.species = list(train.species)
+        self.radelem, self.wj = self._resolve_elements(self.species)
+        self._make_descriptor()
+        self.learn_domain(train)
+        if (np.isfinite(train.energy).any() and h.energy_weight > 0) or h.reference_energies is not None:
+            self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies)
+        else:
+            self.reference_energies = {z: 0.0 for z in self.species}
+
+    def _penalty(self):
+        """Ridge multipliers of all columns: quadratic_penalty for the quadratic ones, 1 for the others."""
+        nc = self.ncoeff
+        penalty = np.ones(n_columns(nc, self.hyper.quadratic))
+        penalty[1 + nc:] = self.hyper.quadratic_penalty
+        return np.tile(penalty, len(self.species))
+
+    def _accumulate(self, data: Dataset, mean, scale, energy, forces, virial, w, ata, atb):
+        """Add the weighted rows of `data` (targets `energy`, `forces`, `virial` as from :meth:`_targets`,
+        weights w [3, n_frames]) to the normal equations ata, atb in place, streaming frames through C++;
+        returns (b^T W b, rows)."""
+        from tqdm.auto import tqdm
+        h = self.hyper
+        btb, n_rows = 0.0, 0
+        step = h.chunk_frames
+        with tqdm(total=len(data), desc=f"{'q' if h.quadratic else ''}SNAP normal equations", unit="frame",
+                  disable=(not h.progress) if h.progress is not None else None, leave=False) as bar:
+            for f0 in range(0, len(data), step):
+                sl = slice(f0, min(f0 + step, len(data)))
+                part = data[sl]
+                a0, a1 = data.offsets[sl.start], data.offsets[sl.stop]
+                out = _core.snap_normal_equations(
+                    self.descriptor._impl, part.batch(), mean, scale, h.quadratic, energy[sl], forces[a0:a1],
+                    w[0, sl], w[1, sl], None if virial is None else virial[sl], None if virial is None else w[2, sl],
+                    ata, atb)
+                btb += out[0]
+                n_rows += out[1]
+                bar.update(sl.stop - sl.start)
+        return btb, n_rows
+
+    def _solve(self, ata, atb, overwrite=False):
+        """The ridge solution of the normal equations (column scaling only with scaling="standardise")."""
+        from ..train import linear
+        return linear.solve_normal_equations(ata, atb, ridge=self.hyper.ridge, penalty=self._penalty(),
+                                             scale=self.hyper.scaling == "standardise", overwrite=overwrite)
 
     def fit(self, train, valid=None):
         """Fit to a Dataset (or Atoms / list of Atoms) with energies and/or forces (and stress)."""
@@ -282,14 +393,7 @@ class SNAP(Model):
         has_s = train.stress is not None and np.isfinite(train.stress).any() and h.stress_weight > 0
         if not (has_e or has_f or has_s):
             raise DataError("the training data hold no energies, forces or stresses with a non-zero weight")
-        self.species = list(train.species)
-        self.radelem, self.wj = self._resolve_elements(self.species)
-        self._make_descriptor()
-        self.learn_domain(train)
-        if has_e or h.reference_energies is not None:
-            self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies)
-        else:
-            self.reference_energies = {z: 0.0 for z in self.species}
+        self._prepare(train)
         mean, std = self._standardisation(train)
         scale = 1.0 / std
         energy, forces, virial = self._targets(train)
@@ -297,9 +401,6 @@ class SNAP(Model):
         nc, ns = self.ncoeff, len(self.species)
         P = n_columns(nc, h.quadratic)
         from ..train import linear
-        penalty = np.ones(P)
-        penalty[1 + nc:] = h.quadratic_penalty
-        penalty = np.tile(penalty, ns)
         if h.solver == "svd":
             n_rows = (int(np.isfinite(energy).sum()) * (h.energy_weight > 0)
                       + int(np.isfinite(forces).sum()) * (h.force_weight > 0)
@@ -309,28 +410,13 @@ class SNAP(Model):
                                  f"({n_rows * ns * P * 8 / 1e9:.1f} GB); use solver='ridge', which streams")
             A, b = _core.snap_design_matrix(self.descriptor._impl, train.batch(), mean, scale, h.quadratic, energy,
                                             forces, w[0], w[1], virial, None if virial is None else w[2])
-            sol = linear.lstsq(A, b, ridge=h.ridge, penalty=penalty)
+            sol = linear.lstsq(A, b, ridge=h.ridge, penalty=self._penalty(), scale=h.scaling == "standardise")
             n_rows, btb = len(b), float(b @ b)
             del A
         else:
             ata, atb = np.zeros((ns * P, ns * P)), np.zeros(ns * P)
-            btb, n_rows = 0.0, 0
-            from tqdm.auto import tqdm
-            step = h.chunk_frames
-            with tqdm(total=len(train), desc=f"{'q' if h.quadratic else ''}SNAP normal equations", unit="frame",
-                      disable=(not h.progress) if h.progress is not None else None, leave=False) as bar:
-                for f0 in range(0, len(train), step):
-                    sl = slice(f0, min(f0 + step, len(train)))
-                    part = train[sl]
-                    a0, a1 = train.offsets[sl.start], train.offsets[sl.stop]
-                    out = _core.snap_normal_equations(
-                        self.descriptor._impl, part.batch(), mean, scale, h.quadratic, energy[sl], forces[a0:a1],
-                        w[0, sl], w[1, sl], None if virial is None else virial[sl], None if virial is None else w[2, sl],
-                        ata, atb)
-                    btb += out[0]
-                    n_rows += out[1]
-                    bar.update(sl.stop - sl.start)
-            sol = linear.solve_normal_equations(ata, atb, ridge=h.ridge, penalty=penalty, overwrite=True)
+            btb, n_rows = self._accumulate(train, mean, scale, energy, forces, virial, w, ata, atb)
+            sol = self._solve(ata, atb, overwrite=True)
             del ata
         x = sol.x.reshape(ns, P)
         self.coefficients = self._fold(x, mean, scale)
