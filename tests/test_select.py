@@ -164,3 +164,26 @@ def test_cli_cv(tmp_path, labelled_frames, capsys):
         rc = main(["cv", str(path), "--model", "snap"] + args)
         err = capsys.readouterr().err
         assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("quadratic", [False, True], ids=["snap", "qsnap"])
+def test_scaling_none_is_fitsnaps_plain_ridge(labelled_frames, quadratic):
+    """scaling="none": (A^T W A + ridge I) x = A^T W b on the raw columns, as FitSNAP's RIDGE solver."""
+    from ldrx import _core
+    data = labelled_frames
+    zero = {"Li": 0.0, "O": 0.0, "Mn": 0.0}
+    kw = dict(twojmax=2, rcutfac=4.0, wj=WJ, quadratic=quadratic, energy_weight=1e2, force_weight=1.0, ridge=1e-3,
+              scaling="none", reference_energies=zero)
+    m = SNAP(**kw).fit(data)
+    svd = SNAP(**kw, solver="svd").fit(data)
+    nc, ns = m.ncoeff, len(m.species)
+    shape = (ns, nc)
+    nf = len(data)
+    A, b = _core.snap_design_matrix(m.descriptor._impl, data.batch(), np.zeros(shape), np.ones(shape), quadratic,
+                                    data.energy / data.natoms, data.forces, np.full(nf, 1e2), np.ones(nf), None, None)
+    x = np.linalg.solve(A.T @ A + 1e-3 * np.eye(A.shape[1]), A.T @ b)
+    for model in (m, svd):
+        np.testing.assert_allclose(model.coefficients.ravel(), x, rtol=1e-6, atol=1e-9 * np.abs(x).max())
+    # the same with standardised columns is another model (the penalty acts on other coefficients)
+    std = SNAP(**{**kw, "scaling": "standardise"}).fit(data)
+    assert not np.allclose(std.coefficients.ravel(), x, rtol=1e-3)

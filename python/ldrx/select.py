@@ -164,6 +164,10 @@ def _summary(per_fold: list[dict]) -> tuple[dict, dict]:
 
 # ---------------------------------------------------------------------------------------------- settings
 def _settings(grid, n_iter, seed) -> list[dict]:
+    if isinstance(grid, (list, tuple)):     # several grids: the union of their settings
+        if n_iter is not None:
+            raise ValueError("random search (n_iter) takes one grid of distributions, not a list of grids")
+        return [s for g in grid for s in _settings(g, None, seed)]
     grid = dict(grid or {})
     for k, v in grid.items():
         if not isinstance(k, str):
@@ -259,7 +263,8 @@ def _fmt(v):
 def search(data, model: str = "snap", grid: dict | None = None, n_iter: int | None = None, folds: int = 5,
            groups=None, score="paper", seed: int = 0, refit: bool = True, progress: bool | None = None,
            reuse: bool = True, **fixed) -> SearchResult:
-    """Cross-validate every setting of `grid` (all combinations; or `n_iter` random draws, each value a
+    """Cross-validate every setting of `grid` (all combinations, or of each grid of a list of grids; or
+    `n_iter` random draws, each value a
     list to pick from, a scipy.stats distribution or a callable(rng)) of the family `model` (any name of
     ldrx.models' registry), with `fixed` hyper-parameters for all, on `folds` folds grouped by `groups`
     (see :func:`kfold`); choose the lowest `score` and refit it on all of `data` (refit=True).

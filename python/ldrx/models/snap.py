@@ -376,10 +376,15 @@ class SNAP(Model):
         return btb, n_rows
 
     def _solve(self, ata, atb, overwrite=False):
-        """The ridge solution of the normal equations (column scaling only with scaling="standardise")."""
+        """The ridge solution of the normal equations. scaling="standardise": penalty on the column-scaled
+        coefficients; "none": FitSNAP's plain ridge, ridge * sum_c p_c x_c^2 on the raw coefficients, solved
+        (identically, but in far fewer lost digits) in the column-scaled variables y = x / d with the
+        penalty ridge p_c d_c^2."""
         from ..train import linear
-        return linear.solve_normal_equations(ata, atb, ridge=self.hyper.ridge, penalty=self._penalty(),
-                                             scale=self.hyper.scaling == "standardise", overwrite=overwrite)
+        penalty = self._penalty()
+        if self.hyper.scaling == "none":
+            penalty = penalty * linear.column_scaling(np.diag(ata)) ** 2
+        return linear.solve_normal_equations(ata, atb, ridge=self.hyper.ridge, penalty=penalty, overwrite=overwrite)
 
     def fit(self, train, valid=None):
         """Fit to a Dataset (or Atoms / list of Atoms) with energies and/or forces (and stress)."""
@@ -410,7 +415,10 @@ class SNAP(Model):
                                  f"({n_rows * ns * P * 8 / 1e9:.1f} GB); use solver='ridge', which streams")
             A, b = _core.snap_design_matrix(self.descriptor._impl, train.batch(), mean, scale, h.quadratic, energy,
                                             forces, w[0], w[1], virial, None if virial is None else w[2])
-            sol = linear.lstsq(A, b, ridge=h.ridge, penalty=self._penalty(), scale=h.scaling == "standardise")
+            penalty = self._penalty()
+            if h.scaling == "none":
+                penalty = penalty * linear.column_scaling(np.einsum("ij,ij->j", A, A)) ** 2
+            sol = linear.lstsq(A, b, ridge=h.ridge, penalty=penalty)
             n_rows, btb = len(b), float(b @ b)
             del A
         else:
