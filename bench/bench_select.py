@@ -4,7 +4,7 @@
     python bench/bench_select.py qsnap     # qSNAP 2J=6: wj rule x scaling x force_weight x ridge (rcutfac 5.0)
     python bench/bench_select.py split     # the chosen defaults vs the old ones and FitSNAP's settings, 90:10 (seed 0)
 
-Data: the bundled LDR sample (331 good frames), 5 folds grouped by reduced composition (a fold leaves out
+Data: the bundled LDR sample (329 of its 331 good frames, see sample()), 5 folds grouped by reduced composition (a fold leaves out
 whole compositions), seed 0; score "paper" = E_rmse / 50 meV/atom + F_rmse / 0.5 eV/Å (ldrx.select).
 Tables: mean ± spread (standard deviation over the folds) of the held-out RMSE and MAE. Run with
 OMP_NUM_THREADS=1 for comparable timings.
@@ -23,11 +23,16 @@ FITSNAP_WJ = {"Li": 1.0, "O": 0.9, "Sc": 0.8, "Ti": 0.75, "V": 0.7, "Cr": 0.65, 
               "Ni": 0.45, "Cu": 0.4}
 
 
-def sample():
+def sample(all_frames=False):
+    """The LDR sample's 331 good frames, less (unless all_frames) the two whose atoms are closer than 1 Å
+    (954.xsf: Li-Ni 0.66 Å, 13.xsf: Li-Mn 0.77 Å; they pass the reader's 0.5 Å check but their tiny DFT
+    forces say the geometry is not what was computed): held out, any model extrapolates wildly on them
+    (qSNAP: 1.2 eV/atom RMSE over 33 test frames from one of them), which would swamp the fold means."""
     import ldrx
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ldrx.read(ldrx.io.example_data_path(), on_error="skip")
+        data = ldrx.read(ldrx.io.example_data_path(), on_error="skip")
+    return data if all_frames else data[~np.isfinite(data.closest_pairs(1.0)[0])]
 
 
 def show(res, title, top=12):
@@ -93,8 +98,9 @@ def qsnap(args):
 def split(args):
     import ldrx
     import ldrx.evaluate as ev
-    data = sample()
+    data = sample(all_frames=True)
     train, test = data.split(0.1, seed=0)
+    good = ~np.isfinite(test.closest_pairs(1.0)[0])
     rows = {}
     cases = {
         "snap defaults": ("snap", {}),
@@ -115,10 +121,12 @@ def split(args):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             m = ldrx.fit(train, model=model, **hyper)
-            rows[name] = ev.metrics(m, test)
+            rows[name + " test"] = ev.metrics(m, test)
+            rows[name + " test*"] = ev.metrics(m, test[good])
         print(f"{name}: fit {time.perf_counter() - t:.1f} s", flush=True)
     print(ev.table(rows, title=f"LDR sample, 90:10 split (seed 0): {len(train)} train / {len(test)} test frames, "
-                               f"{ldrx.get_num_threads()} thread(s)"))
+                               f"{ldrx.get_num_threads()} thread(s); test* leaves out {int((~good).sum())} frame(s) with atoms "
+                               f"closer than 1 Å"))
 
 
 def main():

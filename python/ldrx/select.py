@@ -453,6 +453,7 @@ def _snap_search(data: Dataset, hypers, test_folds, per_fold, secs, bar):
                     for key in "EF"}
             mom_k = [sum(mom[j][i] for j in others) for i in range(3)]
             train_k = None
+            moved = {}     # scaling -> (T, T ataE T^T, T ataF T^T, T atbF): shared by the settings of this fold
             for col, i in enumerate(members):
                 t = time.perf_counter()
                 m = SNAP(**{**hypers[i], "progress": False})
@@ -466,21 +467,28 @@ def _snap_search(data: Dataset, hypers, test_folds, per_fold, secs, bar):
                     ref = np.array([r[z] for z in m0.species])
                 else:
                     ref = np.zeros(ns)
+                if h.scaling not in moved:
+                    if h.scaling == "standardise":
+                        mean_k, std_k = SNAP._mean_std(*mom_k)
+                    else:
+                        mean_k, std_k = np.zeros((ns, nc)), np.ones((ns, nc))
+                    T = _basis_change(nc, quadratic, std0 / std_k, (mean0 - mean_k) / std_k)
+                    mats = []
+                    for key in "EF":
+                        TM = np.asarray(T @ sums[key][0])
+                        TM = np.asarray(T @ TM.T)
+                        mats.append(0.5 * (TM + TM.T))
+                        del TM
+                    moved[h.scaling] = (T, mats[0], mats[1], T @ sums["F"][1])
+                T, ME, MF, gF = moved[h.scaling]
                 ataE, atbE = sums["E"]
-                atbE = atbE - ataE[:, const] @ ref
-                M = h.energy_weight * ataE + h.force_weight * sums["F"][0]
-                g = h.energy_weight * atbE + h.force_weight * sums["F"][1]
-                if h.scaling == "standardise":
-                    mean_k, std_k = SNAP._mean_std(*mom_k)
-                else:
-                    mean_k, std_k = np.zeros((ns, nc)), np.ones((ns, nc))
-                T = _basis_change(nc, quadratic, std0 / std_k, (mean0 - mean_k) / std_k)
-                TM = np.asarray(T @ M)
-                Mk = np.asarray(T @ TM.T)
-                Mk = 0.5 * (Mk + Mk.T)
+                gE = T @ (atbE - ataE[:, const] @ ref)
+                Mk = h.energy_weight * ME
+                Mk += h.force_weight * MF
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    sol = m._solve(Mk, T @ g, overwrite=True)
+                    sol = m._solve(Mk, h.energy_weight * gE + h.force_weight * gF, overwrite=True)
+                del Mk
                 X[k, col] = T.T @ sol.x
                 refs[k, col] = ref
                 secs[i] += time.perf_counter() - t

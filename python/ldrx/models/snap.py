@@ -16,12 +16,16 @@ Fit. Loss = sum_frames [ w_E ((E_pred - E) / N)^2 + w_F sum_{atoms, xyz} (F_pred
 `energy_weight`, `force_weight`, `stress_weight` (times the frame's group multipliers), weights multiply
 squared residuals (FitSNAP's eweight/fweight are square roots of these), W = -stress * volume is the
 virial, d the Jacobi column scaling of :mod:`ldrx.train.linear` and p_c = `quadratic_penalty` for the
-quadratic columns, 1 for the others. Energies are fitted per atom, like FitSNAP
+quadratic columns, 1 for the others. That is ``scaling="standardise"``; ``scaling="none"`` is FitSNAP's
+plain ridge on the raw columns instead, ridge * sum_c p_c x_c^2 (x in LAMMPS's units; solved in the
+column-scaled variables with penalty ridge p_c d_c^2, the same solution in fewer lost digits): FitSNAP's
+``eweight`` e, ``fweight`` f and ridge ``alpha`` a are energy_weight e^2, force_weight f^2, ridge a,
+quadratic_penalty 1 (FitSNAP penalises beta0 too, ldrx fits reference energies first). Energies are fitted per atom, like FitSNAP
 and maml. The rows are streamed through C++ into the normal equations (memory n_columns^2: 2.5 MB for
 SNAP 2J=8 with 11 elements, 240 MB for qSNAP 2J=6), never into a design matrix; ``solver="svd"`` builds
 the weighted rows instead and solves by SVD, for small problems.
 
-Conditioning. Before the columns are formed, each species' bispectrum is standardised,
+Conditioning (scaling="standardise", the default). Before the columns are formed, each species' bispectrum is standardised,
 Bt = (B - mean) / std over the training atoms of that species, and the quadratic columns are products
 of Bt. This is only a change of basis (the model space is the same, the constant and linear columns
 absorb the shift), but it makes the quadratic columns far less collinear with the linear ones: with raw
