@@ -1,7 +1,8 @@
 """The cross-validation behind ldrx's SNAP / qSNAP defaults, and what a full grid costs.
 
     python bench/bench_select.py snap      # SNAP 2J=8: rcutfac x wj rule x scaling x force_weight x ridge
-    python bench/bench_select.py qsnap     # qSNAP 2J=6: wj rule x scaling x force_weight x ridge (rcutfac 5.0)
+    python bench/bench_select.py snap-refine   # around the best: lower force weight, rank:W, rcutfac 5.5
+    python bench/bench_select.py qsnap --wj rank:0.4; ... qsnap --second  # qSNAP 2J=6: wj rule x scaling x force_weight x ridge (rcutfac 5.0)
     python bench/bench_select.py split     # the chosen defaults vs the old ones and FitSNAP's settings, 90:10 (seed 0)
 
 Data: the bundled LDR sample (329 of its 331 good frames, see sample()), 5 folds grouped by reduced composition (a fold leaves out
@@ -59,7 +60,7 @@ def best_per(res, keys):
 
 
 def wj_rules():
-    return ["uniform", "rank", "z", FITSNAP_WJ]
+    return ["uniform", "rank:0.4", "z", FITSNAP_WJ]
 
 
 def snap(args):
@@ -79,14 +80,37 @@ def snap(args):
     print(f"\nfull grid: {len(res.params)} settings, {len(res.params) * 5} fold fits, {time.perf_counter() - t:.0f} s")
 
 
+def snap_refine(args):
+    """Around the best of `snap`: the force weight below the first grid's edge, the rank rule's lowest
+    weight, a longer cut-off."""
+    import ldrx.select as sel
+    data = sample()
+    grid = []
+    for rc, wj in ((5.0, "rank:0.2"), (5.0, "rank:0.4"), (5.0, "rank:0.6"), (5.5, "rank:0.4")):
+        grid.append({"rcutfac": [rc], "wj": [wj], "scaling": ["standardise"], "force_weight": [3e-5, 1e-4, 3e-4],
+                     "ridge": [1e-5, 1e-4]})
+        grid.append({"rcutfac": [rc], "wj": [wj], "scaling": ["none"], "force_weight": [3e-5, 1e-4, 3e-4],
+                     "ridge": [0.1, 0.3, 1.0]})
+    t = time.perf_counter()
+    res = sel.search(data, "snap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False)
+    show(res, "SNAP 2J=8 refined, 5 folds grouped by composition, score paper")
+    best_per(res, ["rcutfac", "wj", "scaling"])
+    print(f"\nfull grid: {len(res.params)} settings, {len(res.params) * 5} fold fits, {time.perf_counter() - t:.0f} s")
+
+
 def qsnap(args):
     import ldrx.select as sel
     data = sample()
     grid = []
     for wj in args.wj:
-        grid.append({"wj": [wj], "scaling": ["standardise"], "force_weight": [2e-4], "ridge": [1e-4, 1e-3],
+        if args.second:   # the second run, around the first's best, with wj rank:0.2
+            grid.append({"wj": [wj], "scaling": ["standardise"], "force_weight": [1e-4, 2e-4], "ridge": [1e-4],
+                         "quadratic_penalty": [1e4]})
+            grid.append({"wj": [wj], "scaling": ["none"], "force_weight": [1e-4, 3e-4], "ridge": [3.0, 10.0]})
+            continue
+        grid.append({"wj": [wj], "scaling": ["standardise"], "force_weight": [2e-4], "ridge": [1e-4],
                      "quadratic_penalty": [1e4]})
-        grid.append({"wj": [wj], "scaling": ["none"], "force_weight": [1e-4, 3e-4], "ridge": [0.3, 1.0, 3.0, 10.0]})
+        grid.append({"wj": [wj], "scaling": ["none"], "force_weight": [1e-4, 3e-4], "ridge": [0.3, 1.0, 3.0]})
     t = time.perf_counter()
     res = sel.search(data, "qsnap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False,
                      rcutfac=args.rcutfac[0], progress=True)
@@ -115,7 +139,7 @@ def split(args):
                                                  ridge=1e4, scaling="none")),
     }
     for name, (model, hyper) in cases.items():
-        if args.only and args.only not in name:
+        if args.only and not name.startswith(args.only):
             continue
         t = time.perf_counter()
         with warnings.catch_warnings():
@@ -131,14 +155,15 @@ def split(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["snap", "qsnap", "split"])
+    p.add_argument("what", choices=["snap", "snap-refine", "qsnap", "split"])
     p.add_argument("--rcutfac", type=float, nargs="+", default=None)
-    p.add_argument("--wj", nargs="+", default=["uniform", "rank"])
-    p.add_argument("--only", default=None, help="split: only the cases whose name holds this")
+    p.add_argument("--wj", nargs="+", default=["rank:0.2"])
+    p.add_argument("--second", action="store_true", help="qsnap: the second, narrower grid")
+    p.add_argument("--only", default=None, help="split: only the cases whose name starts with this")
     args = p.parse_args()
     if args.rcutfac is None:
         args.rcutfac = [4.2, 5.0] if args.what == "snap" else [5.0]
-    {"snap": snap, "qsnap": qsnap, "split": split}[args.what](args)
+    {"snap": snap, "snap-refine": snap_refine, "qsnap": qsnap, "split": split}[args.what](args)
 
 
 if __name__ == "__main__":

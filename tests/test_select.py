@@ -81,9 +81,11 @@ def test_group_labels(frames, ldr_sample):
 
 
 def test_element_weights_rule():
-    w = element_weights([3, 8, 21, 29], "rank")
+    w = element_weights([3, 8, 21, 29], "rank:0.4")
     assert list(w) == ["Li", "O", "Sc", "Cu"]
     assert w["Li"] == 1.0 and np.isclose(w["Cu"], 0.4) and np.isclose(w["O"], 0.8)
+    w = element_weights([29, 3, 8, 21, 22, 23, 24, 25, 26, 27, 28], "rank")     # the LDR elements, default W 0.2
+    assert np.isclose(w["Cu"], 0.2) and np.isclose(w["O"], 0.92) and np.all(np.diff(list(w.values())) < 0)
     assert element_weights([8, 3], "uniform") == {"Li": 1.0, "O": 1.0}
     z = element_weights([3, 29], "z:0.3")
     assert np.isclose(z["Cu"], 1 - 0.7 * 28 / 29) and z["Li"] > z["Cu"]

@@ -105,14 +105,14 @@ class SNAPHyper:
     seed           accepted for API uniformity; the fit is deterministic.
     """
     twojmax: int | None = None
-    rcutfac: float = 4.2
+    rcutfac: float = 5.0
     quadratic: bool = False
     energy_weight: float = 1.0
     force_weight: float | None = None
     stress_weight: float = 1e-2
-    ridge: float = 1e-4
+    ridge: float | None = None
     quadratic_penalty: float | None = None
-    scaling: str = "standardise"
+    scaling: str | None = None
     radelem: dict | None = None
     wj: dict | str | None = None
     rfac0: float = 0.99363
@@ -131,10 +131,15 @@ class SNAPHyper:
             self.twojmax = 6 if self.quadratic else 8
         self.twojmax = check_twojmax(self.twojmax)
         self.quadratic = bool(self.quadratic)
-        if self.force_weight is None:
-            self.force_weight = 2e-4 if self.quadratic else 1e-4
+        if self.scaling is None:
+            self.scaling = DEFAULT_SCALING[self.quadratic]
         if self.scaling not in ("standardise", "none"):
             raise ValueError(f"scaling must be 'standardise' or 'none', got {self.scaling!r}")
+        fw, ridge = DEFAULT_WEIGHTS[self.quadratic, self.scaling]
+        if self.force_weight is None:
+            self.force_weight = fw
+        if self.ridge is None:
+            self.ridge = ridge
         if self.quadratic_penalty is None:
             self.quadratic_penalty = 1e4 if self.scaling == "standardise" else 1.0
         for name in ("rcutfac", "energy_weight", "force_weight", "stress_weight", "ridge", "quadratic_penalty",
@@ -170,8 +175,12 @@ class SNAPHyper:
         self.chunk_frames = max(1, int(self.chunk_frames))
 
 
-#: the wj rule of the defaults (see element_weights)
-DEFAULT_WJ = "uniform"
+#: the defaults chosen by grouped cross-validation (SNAPHyper; bench/bench_select.py)
+DEFAULT_WJ = "rank"                                    # see element_weights
+DEFAULT_SCALING = {False: "none", True: "standardise"}  # by `quadratic`
+DEFAULT_WEIGHTS = {                                    # (quadratic, scaling) -> (force_weight, ridge)
+    (False, "none"): (1e-4, 0.1), (False, "standardise"): (1e-4, 1e-4),
+    (True, "none"): (3e-4, 3.0), (True, "standardise"): (2e-4, 1e-4)}
 
 
 def element_weights(species, rule) -> dict:
@@ -181,10 +190,10 @@ def element_weights(species, rule) -> dict:
                      then changes the bispectrum only through radelem, so the (non-chem) descriptor cannot tell
                      a Mn neighbour from a Ni one.
     "rank[:W]"       the elements sorted by atomic number get weights evenly spaced from 1.0 (lightest) down
-                     to W (heaviest; default 0.4): Li, O, Sc ... Cu -> 1.0, 0.94, 0.88, ..., 0.4. Distinct,
+                     to W (heaviest; default 0.2): Li, O, Sc ... Cu -> 1.0, 0.92, 0.84, ..., 0.2. Distinct,
                      evenly spread weights let the density tell the neighbours' elements apart as far as one
                      weight per element can; the order by Z follows FitSNAP's LDR settings (Li 1.0, O 0.9,
-                     Sc 0.8 ... Cu 0.4).
+                     Sc 0.8 ... Cu 0.4). W = 0.2 beat 0.4 and 0.6 in cross-validation (bench_select.py).
     "z[:W]"          linear in the atomic number Z, 1.0 at Z = 1 and W at Z = 30 (default 0.4), clipped to
                      [0.05, 1]: the same weight for an element whatever the other elements are.
     """
@@ -194,7 +203,7 @@ def element_weights(species, rule) -> dict:
     if name not in ("uniform", "rank", "z") or (name == "uniform" and arg):
         raise ValueError(f"unknown wj rule {rule!r}: use 'uniform', 'rank[:W]', 'z[:W]' or a dict {{element: weight}}")
     try:
-        low = float(arg) if arg else 0.4
+        low = float(arg) if arg else (0.2 if name == "rank" else 0.4)
     except ValueError:
         raise ValueError(f"wj rule {rule!r}: {arg!r} is not a number") from None
     if not 0 < low <= 1:
