@@ -72,28 +72,46 @@ def _element_dict(d, name):
 
 @dataclass
 class SNAPHyper:
-    """Hyper-parameters of SNAP / qSNAP (LAMMPS / FitSNAP names where they exist). The defaults were
-    chosen by 5-fold cross-validation on the training part of the bundled LDR sample (90:10 split, seed 0;
-    ``python bench/bench_snap_fit.py tune [--quadratic]`` reproduces the search), scoring E_rmse / 50 meV/atom + F_rmse / 0.5 eV/Å,
-    i.e. relative to FitSNAP's SNAP on the LDR benchmark.
+    """Hyper-parameters of SNAP / qSNAP (LAMMPS / FitSNAP names where they exist).
+
+    How the defaults were chosen (issue 13; ``python bench/bench_select.py snap | snap-refine | qsnap``
+    prints the tables): :func:`ldrx.select.search` on the bundled LDR sample (329 frames: the 331 good ones
+    less two with atoms closer than 1 Å), 5 folds grouped by reduced composition (a fold leaves out whole
+    compositions, a proxy for unseen structures), seed 0, score "paper" = E_rmse / 50 meV/atom +
+    F_rmse / 0.5 eV/Å. SNAP: over rcutfac {4.2, 5.0, 5.5} x wj {uniform, rank:0.2/0.4/0.6, z, FitSNAP's LDR
+    list} x scaling x force_weight x ridge (276 settings), the best with forces no worse than FitSNAP's
+    own settings in the same CV (64.4 ± 28.2 meV/atom, 0.511 ± 0.098 eV/Å): rcutfac 5.0, wj "rank" (0.2),
+    plain ridge 0.1, force_weight 1e-4: 55.2 ± 26.5 meV/atom, 0.506 ± 0.107 eV/Å (the old defaults,
+    rcutfac 4.2 and wj 1.0: 74.7 ± 29.4, 0.497). qSNAP (rcutfac 5.0, wj rank): the standardised ridge
+    stayed best on the score (68.4 ± 34.9 meV/atom, 0.436 ± 0.137 eV/Å); FitSNAP's plain ridge gave lower
+    energies with far worse forces (62.6 ± 44.7, 0.536 ± 0.174 at ridge 3, force_weight 1e-4). Fold
+    spreads are large (one or two compositions dominate): differences below ~10 meV/atom are noise.
 
     twojmax        2J, even; None: 8 for SNAP, 6 for qSNAP (the LDR benchmark's choices; 55 components, or
                    30 components and 496 columns per element for qSNAP).
     rcutfac        pair cut-off rcutfac * (R_i + R_k); with the default radelem 0.5 it is rcutfac itself (Å).
-                   4.2 Å (the fourth neighbour shell of a rocksalt) beat 3.8-6 Å in cross-validation.
+                   5.0 beat 4.2 and 5.5 (FitSNAP's LDR fits also use 5.0).
     quadratic      qSNAP: add 0.5 B_k^2 and B_k B_l (LAMMPS quadraticflag).
     energy_weight  weight of the squared per-atom energy residual of a frame, (eV/atom)^-2.
     force_weight   weight of each squared force-component residual, (eV/Å)^-2; 0: energies only; None: 1e-4
-                   for SNAP, 2e-4 for qSNAP. Energies and forces compete: on the LDR sample, SNAP with 1e-4
-                   gives about 51 meV/atom and 0.49 eV/Å in cross-validation, with 1e-3 about 75 meV/atom
-                   and 0.37 eV/Å. Raise it for MD.
+                   for SNAP, 2e-4 for qSNAP (3e-4 with scaling "none"). Energies and forces compete: SNAP
+                   with 3e-5 gives about 49 meV/atom and 0.56 eV/Å in the CV above, with 3e-4 about 64 and
+                   0.47. Raise it for MD.
     stress_weight  weight of the squared per-atom virial residual, (eV/atom)^-2 (frames with stress only).
-    ridge          penalty on the column-scaled coefficients (each column has unit norm before the penalty).
+    scaling        "none" (SNAP's default): FitSNAP's plain ridge, ridge * sum x_c^2 on the raw LAMMPS
+                   coefficients; FitSNAP's eweight e, fweight f, alpha a are energy_weight e^2,
+                   force_weight f^2, ridge a. "standardise" (qSNAP's default): columns standardised per
+                   species and scaled to unit norm before the penalty (see the module docstring).
+    ridge          the penalty; None: 0.1 (SNAP, "none": FitSNAP's alpha 1e3 at eweight 100, fweight 1),
+                   1e-4 ("standardise"), 3.0 (qSNAP, "none").
     quadratic_penalty  multiplier of the ridge for the quadratic columns of qSNAP (the linear and constant
-                   columns get 1): 5456 coefficients on a few hundred structures overfit unless the quadratic
-                   part is held back more than the linear one.
-    radelem, wj    {element: value}; None: 0.5 and 1.0 for every element (FitSNAP's defaults; distinct wj per
-                   element were not better in cross-validation).
+                   columns get 1); None: 1e4 with "standardise" (5456 coefficients on a few hundred
+                   structures overfit unless the quadratic part is held back more), 1 with "none" (FitSNAP).
+    radelem        {element: value}; None: 0.5 for every element (FitSNAP's).
+    wj             {element: value} or a rule of :func:`element_weights`; None: "rank", weights 1.0 down to
+                   0.2 by atomic number (Li 1.0, O 0.92, Sc 0.84, ..., Cu 0.2 for the LDR elements): distinct
+                   weights let the non-chem bispectrum tell the neighbours' elements apart. In the CV above it
+                   beat wj 1.0 for all by about 20 meV/atom, FitSNAP's list by 8, and "z" (linear in Z).
     rfac0, rmin0, bzeroflag, switchflag   as in LAMMPS.
     solver         "ridge": normal equations streamed in C++, Cholesky (any data size);
                    "svd": dense weighted rows, SVD (small problems only).
