@@ -71,11 +71,10 @@ def test_group_labels(frames, ldr_sample):
         assert set(tm[f].split("-")) == syms
     # a composition label is the same for a cell and its supercell
     from ase.build import make_supercell
-    a = data[0].to_atoms()[0] if hasattr(data[0], "to_atoms") else None
-    if a is not None:
-        big = ldrx.Dataset.from_atoms([a, make_supercell(a, 2 * np.eye(3))])
-        c = sel.group_labels(big, "composition")
-        assert c[0] == c[1]
+    a = data[0].to_atoms()[0]
+    big = ldrx.Dataset.from_atoms([a, make_supercell(a, 2 * np.eye(3))])
+    c = sel.group_labels(big, "composition")
+    assert c[0] == c[1] and c[0] == comp[0]
     with pytest.raises(ValueError, match="unknown grouping"):
         sel.group_labels(frames, "nope")
 

@@ -39,7 +39,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +60,6 @@ def group_labels(data: Dataset, by="composition") -> list[str]:
     -> gcd-reduced counts), "elements" (e.g. "Li-Mn-Ni-O"), "tm" (the elements other than Li and O,
     e.g. "Mn-Ni": a LiTMO2 cell and its delithiated TMO2 fall in one group), "frame" (each frame its own),
     or the name of a key that every frame's info holds."""
-    from ase.data import chemical_symbols
     data = as_dataset(data)
     if by == "frame":
         return [str(f) for f in range(len(data))]
