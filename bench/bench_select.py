@@ -133,6 +133,7 @@ def split(args):
         "snap FitSNAP settings": ("snap", dict(rcutfac=5.0, wj=FITSNAP_WJ, energy_weight=1e4, force_weight=1.0,
                                                ridge=3e3, scaling="none")),
         "qsnap defaults": ("qsnap", {}),
+        "qsnap standardised ridge": ("qsnap", dict(scaling="standardise")),
         "qsnap old defaults": ("qsnap", dict(rcutfac=4.2, wj="uniform", force_weight=2e-4, ridge=1e-4,
                                              quadratic_penalty=1e4, scaling="standardise")),
         "qsnap FitSNAP settings": ("qsnap", dict(rcutfac=5.0, wj=FITSNAP_WJ, energy_weight=1e4, force_weight=1.0,

@@ -16,7 +16,7 @@ Fit. Loss = sum_frames [ w_E ((E_pred - E) / N)^2 + w_F sum_{atoms, xyz} (F_pred
 `energy_weight`, `force_weight`, `stress_weight` (times the frame's group multipliers), weights multiply
 squared residuals (FitSNAP's eweight/fweight are square roots of these), W = -stress * volume is the
 virial, d the Jacobi column scaling of :mod:`ldrx.train.linear` and p_c = `quadratic_penalty` for the
-quadratic columns, 1 for the others. That is ``scaling="standardise"``; ``scaling="none"`` is FitSNAP's
+quadratic columns, 1 for the others. That is ``scaling="standardise"``; ``scaling="none"`` (the default) is FitSNAP's
 plain ridge on the raw columns instead, ridge * sum_c p_c x_c^2 (x in LAMMPS's units; solved in the
 column-scaled variables with penalty ridge p_c d_c^2, the same solution in fewer lost digits): FitSNAP's
 ``eweight`` e, ``fweight`` f and ridge ``alpha`` a are energy_weight e^2, force_weight f^2, ridge a,
