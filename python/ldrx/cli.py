@@ -109,6 +109,8 @@ def main(argv=None):
     e.set_defaults(func=_eval)
     i = sub.add_parser("info", help="build and environment information")
     i.set_defaults(func=_info)
+    from .cli_select import add_parser as _add_cv
+    _add_cv(sub)
     args = p.parse_args(argv)
     try:
         return args.func(args)
