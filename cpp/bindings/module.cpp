@@ -8,6 +8,7 @@ void register_core(py::module_& m);
 void register_chebyshev(py::module_& m);
 void register_ann(py::module_& m);
 void register_snap(py::module_& m);
+void register_soap(py::module_& m);
 }  // namespace ldrx
 
 PYBIND11_MODULE(_core, m) {
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
     ldrx::register_chebyshev(m);
     ldrx::register_ann(m);
     ldrx::register_snap(m);
+    ldrx::register_soap(m);
 }
