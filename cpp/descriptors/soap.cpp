@@ -281,16 +281,18 @@ void SoapDescriptor::expand(const FrameView& f, const NeighbourList& nl, int64_t
     const int64_t nb = e1 - e0;
     const int NL = N_ * (L_ + 1);
     w.nb = nb;
-    if (static_cast<int64_t>(w.j.size()) < nb) {
-        w.j.resize(nb);
-        w.ch.resize(nb);
-        w.vec.resize(3 * nb);
-        w.r.resize(nb);
-        w.fR.resize(nb * NL);
-        w.dfR.resize(nb * NL);
-        w.Y.resize(nb * LM_);
-        w.dY.resize(3 * nb * LM_);
-    }
+    // the scratch is thread-local and shared by descriptors of different sizes: grow each array as needed
+    auto grow = [](auto& v, int64_t n) {
+        if (static_cast<int64_t>(v.size()) < n) v.resize(n);
+    };
+    grow(w.j, nb);
+    grow(w.ch, nb);
+    grow(w.vec, 3 * nb);
+    grow(w.r, nb);
+    grow(w.fR, nb * NL);
+    grow(w.dfR, nb * NL);
+    grow(w.Y, nb * LM_);
+    grow(w.dY, 3 * nb * LM_);
     w.c.assign(size_t(K_) * LM_, 0.0);
     std::vector<double>& R = w.tmp;
     R.resize(2 * NL + 3 * LM_);
