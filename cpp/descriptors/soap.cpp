@@ -378,11 +378,15 @@ void SoapDescriptor::adjoint_pairs(Work& w, const double* g, double* g_out) cons
     } else {
         std::copy(g, g + size_, w.gp.begin());
     }
+    adjoint_pairs_raw(w, w.gp.data(), g_out);
+}
+
+void SoapDescriptor::adjoint_pairs_raw(Work& w, const double* gp, double* g_out) const {
     // dE/dc = G_l C_l with G_uu = 2 K_l g_uu, G_uv = G_vu = K_l sqrt(2) g_uv
     w.D.assign(size_t(K_) * LM_, 0.0);
     RowMat Gm(K_, K_);
     for (int l = 0; l <= L_; ++l) {
-        const double* gl = w.gp.data() + l * npair_;
+        const double* gl = gp + l * npair_;
         const double kl = kl_[l];
         for (int64_t k = 0; k < npair_; ++k) {
             const int u = pair_u_[k], v = pair_v_[k];

@@ -88,6 +88,8 @@ public:
     void features(const Work& w, double* G) const;
     // g = dE/d(features) of the expanded centre -> dE/dvec_ij per neighbour (g_out [nb * 3]).
     void adjoint_pairs(Work& w, const double* g, double* g_out) const;
+    // As adjoint_pairs, from g = dE/dp (the raw spectrum, normalisation already taken care of).
+    void adjoint_pairs_raw(Work& w, const double* gp, double* g_out) const;
 
 private:
     void build_radial();
