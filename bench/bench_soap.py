@@ -5,7 +5,8 @@
 11 elements, r_c 5 Å, atom_sigma 0.5, frames from the bundled LDR sample. featomic: GTO, max_radial =
 n_max - 1, gradients w.r.t. positions for the backward column (featomic's rayon pool has the size
 RAYON_NUM_THREADS had at start, so run once per thread count with both variables set); dscribe: gto basis, forward only
-(its analytic derivatives are for non-periodic systems). Times are medians of 3 runs.
+(its analytic derivatives are for non-periodic systems). Times are medians of 3 runs (featomic with
+gradients: one run).
 """
 import argparse
 import time
