@@ -9,6 +9,8 @@ void register_chebyshev(py::module_& m);
 void register_ann(py::module_& m);
 void register_snap(py::module_& m);
 void register_mtp(py::module_& m);
+void register_soap(py::module_& m);
+void register_gap(py::module_& m);
 }  // namespace ldrx
 
 PYBIND11_MODULE(_core, m) {
@@ -18,4 +20,6 @@ PYBIND11_MODULE(_core, m) {
     ldrx::register_ann(m);
     ldrx::register_snap(m);
     ldrx::register_mtp(m);
+    ldrx::register_soap(m);
+    ldrx::register_gap(m);
 }

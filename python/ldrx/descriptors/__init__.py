@@ -3,5 +3,6 @@
 
 from .bispectrum import Bispectrum
 from .chebyshev import Chebyshev
+from .soap import SOAP
 
-__all__ = ["Bispectrum", "Chebyshev"]
+__all__ = ["Bispectrum", "Chebyshev", "SOAP"]

@@ -15,6 +15,7 @@ register("ann", "ldrx.models.ann", "ANN")
 register("snap", "ldrx.models.snap", "SNAP")
 register("qsnap", "ldrx.models.snap", "SNAP", quadratic=True)
 register("mtp", "ldrx.models.mtp", "MTP")
+register("gap", "ldrx.models.gap", "GAP")
 
 
 def _family_class(name):

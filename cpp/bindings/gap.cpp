@@ -1,0 +1,35 @@
+#include "bindings/common.hpp"
+#include "models/gap.hpp"
+
+namespace ldrx {
+
+void register_gap(py::module_& m) {
+    m.def("gap_soap_rows", [](const SoapDescriptor& d, const PyBatch& pb, CArray<double> X, CArray<int64_t> m_offsets,
+                              double zeta, bool forces) {
+        const FrameBatch b = pb.view();
+        const int64_t ns = d.params().species.size();
+        if (m_offsets.size() != ns + 1) throw std::invalid_argument("m_offsets must have n_species + 1 entries");
+        const int64_t M = m_offsets.data()[ns];
+        if (X.ndim() != 2 || X.shape(0) != M || X.shape(1) != d.size())
+            throw std::invalid_argument("X must be [M, descriptor size]");
+        py::array_t<double> KE({b.n_frames, M});
+        py::object KF = py::none(), KV = py::none();
+        double *fp = nullptr, *vp = nullptr;
+        if (forces) {
+            py::array_t<double> kf({3 * b.n_atoms(), M}), kv({6 * b.n_frames, M});
+            fp = kf.mutable_data();
+            vp = kv.mutable_data();
+            KF = kf;
+            KV = kv;
+        }
+        {
+            py::gil_scoped_release nogil;
+            gap_soap_rows(d, b, X.data(), m_offsets.data(), zeta, KE.mutable_data(), fp, vp);
+        }
+        return py::make_tuple(KE, KF, KV);
+    }, py::arg("descriptor"), py::arg("batch"), py::arg("X"), py::arg("m_offsets"), py::arg("zeta"), py::arg("forces"),
+       "(KE [n_frames, M], KF [3 n_atoms, M] = dKE/dr or None, KV [6 n_frames, M] virial or None) of the SOAP "
+       "dot-product kernel (q . x_m)^zeta against sparse points X sorted by species (m_offsets)");
+}
+
+}  // namespace ldrx

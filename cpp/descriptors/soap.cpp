@@ -1,0 +1,537 @@
+#include "descriptors/soap.hpp"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace ldrx {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using StridedMap = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
+using CStridedMap = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
+
+// exp(lpre) 1F1(a; b; z) for a, b > 0, z >= 0, by Kummer's series summed in log space (all terms are
+// positive, so the sum is accurate to rounding; no overflow since the exponent is carried along).
+double kummer_scaled(double a, double b, double z, double lpre) {
+    double lt = lpre, sum = std::exp(lt);
+    if (z <= 0.0) return sum;
+    const double lz = std::log(z);
+    for (int k = 0; k < 100000; ++k) {
+        lt += std::log((a + k) / ((b + k) * (k + 1.0))) + lz;
+        const double t = std::exp(lt);
+        sum += t;
+        if (k > z && t < 1e-17 * sum) break;
+    }
+    return sum;
+}
+
+// Shifted cosine cut-off of width w below rc, and its derivative.
+inline void shifted_cosine(double r, double rc, double w, double& f, double& df) {
+    const double r0 = rc - w;
+    if (r <= r0) {
+        f = 1.0;
+        df = 0.0;
+    } else if (r >= rc) {
+        f = 0.0;
+        df = 0.0;
+    } else {
+        const double x = kPi * (r - r0) / w;
+        f = 0.5 * (1.0 + std::cos(x));
+        df = -0.5 * kPi / w * std::sin(x);
+    }
+}
+
+}  // namespace
+
+SoapDescriptor::SoapDescriptor(const SoapParams& p) : p_(p), species_(p.species) {
+    if (p.n_max < 1 || p.n_max > kSoapMaxNmax)
+        throw std::invalid_argument("n_max must be in 1.." + std::to_string(kSoapMaxNmax) + ", got " + std::to_string(p.n_max));
+    if (p.l_max < 0 || p.l_max > kSoapMaxLmax)
+        throw std::invalid_argument("l_max must be in 0.." + std::to_string(kSoapMaxLmax) + ", got " + std::to_string(p.l_max));
+    if (!(p.r_cut > 0.0) || !std::isfinite(p.r_cut)) throw std::invalid_argument("r_cut must be positive");
+    if (!(p.atom_sigma > 0.0) || !std::isfinite(p.atom_sigma)) throw std::invalid_argument("atom_sigma must be positive");
+    if (!(p.cutoff_width >= 0.0) || !(p.cutoff_width < p.r_cut))
+        throw std::invalid_argument("cutoff_width must be in [0, r_cut)");
+    const int ns = species_.size();
+    if (p.channel.empty()) {
+        chan_.resize(ns);
+        for (int s = 0; s < ns; ++s) chan_[s] = s;
+    } else {
+        if (static_cast<int>(p.channel.size()) != ns) throw std::invalid_argument("channel must have one entry per species");
+        chan_ = p.channel;
+    }
+    nch_ = 0;
+    for (int c : chan_) {
+        if (c < 0) throw std::invalid_argument("channels must be >= 0");
+        nch_ = std::max(nch_, c + 1);
+    }
+    std::vector<char> used(nch_, 0);
+    for (int c : chan_) used[c] = 1;
+    for (int c = 0; c < nch_; ++c)
+        if (!used[c]) throw std::invalid_argument("channel " + std::to_string(c) + " has no species (channels must be 0..n-1)");
+    N_ = p.n_max;
+    L_ = p.l_max;
+    LM_ = (L_ + 1) * (L_ + 1);
+    K_ = nch_ * N_;
+    npair_ = int64_t(K_) * (K_ + 1) / 2;
+    size_ = npair_ * (L_ + 1);
+    kl_.resize(L_ + 1);
+    for (int l = 0; l <= L_; ++l) kl_[l] = 1.0 / std::sqrt(2.0 * l + 1.0);
+    for (int u = 0; u < K_; ++u)
+        for (int v = u; v < K_; ++v) {
+            pair_u_.push_back(u);
+            pair_v_.push_back(v);
+            pair_w_.push_back(u == v ? 1.0 : std::sqrt(2.0));
+        }
+    build_radial();
+}
+
+// ------------------------------------------------------------------------------------------------ radial
+
+void SoapDescriptor::radial_exact(double r, double* R, double* dR) const {
+    // primitive integrals, then N_n and the orthonormalising transform T
+    const double sig = p_.atom_sigma;
+    const double c = 0.5 / (sig * sig);
+    const double pre = std::pow(kPi / (sig * sig), 0.75);
+    std::vector<double> prim(N_), dprim(N_);
+    for (int l = 0; l <= L_; ++l) {
+        const double bb = l + 1.5;
+        for (int n = 0; n < N_; ++n) {
+            const double a = 0.5 * (n + l + 3);
+            const double al = c + b_[n];
+            const double z = c * c * r * r / al;
+            const double lg = std::lgamma(a) - std::lgamma(bb) - a * std::log(al) + std::log(pre);
+            const double e0 = kummer_scaled(a, bb, z, -c * r * r + lg);
+            const double e1 = kummer_scaled(a + 1, bb + 1, z, -c * r * r + lg);
+            const double cr = c * r;
+            const double crl = std::pow(cr, l);
+            prim[n] = crl * e0;
+            double d = crl * (-2.0 * c * r * e0 + (a / bb) * e1 * 2.0 * c * c * r / al);
+            if (l > 0) d += l * c * std::pow(cr, l - 1) * e0;
+            dprim[n] = d;
+        }
+        for (int n = 0; n < N_; ++n) {
+            double v = 0.0, dv = 0.0;
+            for (int k = 0; k < N_; ++k) {
+                v += T_[n * N_ + k] * nrm_[k] * prim[k];
+                dv += T_[n * N_ + k] * nrm_[k] * dprim[k];
+            }
+            R[l * N_ + n] = v;
+            dR[l * N_ + n] = dv;
+        }
+    }
+}
+
+void SoapDescriptor::radial_spline(double r, double* R, double* dR) const {
+    double x = r * inv_h_;
+    int k = static_cast<int>(x);
+    if (k >= nint_) k = nint_ - 1;
+    if (k < 0) k = 0;
+    const double t = x - k, t2 = t * t, t3 = t2 * t;
+    const double h00 = 2 * t3 - 3 * t2 + 1, h10 = t3 - 2 * t2 + t, h01 = -2 * t3 + 3 * t2, h11 = t3 - t2;
+    const double d00 = (6 * t2 - 6 * t) * inv_h_, d10 = 3 * t2 - 4 * t + 1, d01 = (-6 * t2 + 6 * t) * inv_h_,
+                 d11 = 3 * t2 - 2 * t;
+    const int NL = N_ * (L_ + 1);
+    const double* f0 = &tab_[size_t(k) * NL];
+    const double* f1 = f0 + NL;
+    const double* g0 = &dtab_[size_t(k) * NL];
+    const double* g1 = g0 + NL;
+    const double h = h_;
+    for (int q = 0; q < NL; ++q) {
+        R[q] = h00 * f0[q] + h10 * h * g0[q] + h01 * f1[q] + h11 * h * g1[q];
+        dR[q] = d00 * f0[q] + d10 * g0[q] + d01 * f1[q] + d11 * g1[q];
+    }
+}
+
+void SoapDescriptor::build_radial() {
+    // featomic's GTO: sigma_n = r_c max(sqrt n, 1) / n_max, b_n = 1 / (2 sigma_n^2)
+    b_.resize(N_);
+    nrm_.resize(N_);
+    for (int n = 0; n < N_; ++n) {
+        const double s = p_.r_cut * std::max(std::sqrt(double(n)), 1.0) / N_;
+        b_[n] = 0.5 / (s * s);
+        nrm_[n] = std::sqrt(2.0 / (std::pow(s, 2 * n + 3) * std::tgamma(n + 1.5)));
+    }
+    Eigen::MatrixXd S(N_, N_);
+    for (int n = 0; n < N_; ++n)
+        for (int m = 0; m < N_; ++m) {
+            const double e = 0.5 * (n + m + 3);
+            S(n, m) = nrm_[n] * nrm_[m] * 0.5 * std::exp(std::lgamma(e) - e * std::log(b_[n] + b_[m]));
+        }
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(S);
+    const Eigen::VectorXd ev = es.eigenvalues();
+    if (ev.minCoeff() <= 1e-12 * ev.maxCoeff())
+        throw std::invalid_argument("the GTO radial overlap matrix is singular for n_max = " + std::to_string(N_) +
+                                    " (lower n_max)");
+    const Eigen::MatrixXd Tm = es.eigenvectors() * ev.cwiseInverse().cwiseSqrt().asDiagonal() * es.eigenvectors().transpose();
+    T_.resize(N_ * N_);
+    for (int n = 0; n < N_; ++n)
+        for (int m = 0; m < N_; ++m) T_[n * N_ + m] = Tm(n, m);
+
+    const int NL = N_ * (L_ + 1);
+    std::vector<double> R(NL), dR(NL), Rs(NL), dRs(NL);
+    for (nint_ = 64;; nint_ *= 2) {
+        h_ = p_.r_cut / nint_;
+        inv_h_ = 1.0 / h_;
+        tab_.assign(size_t(nint_ + 1) * NL, 0.0);
+        dtab_.assign(size_t(nint_ + 1) * NL, 0.0);
+        double rmax = 0.0;
+        for (int k = 0; k <= nint_; ++k) {
+            radial_exact(k * h_, &tab_[size_t(k) * NL], &dtab_[size_t(k) * NL]);
+            for (int q = 0; q < NL; ++q) rmax = std::max(rmax, std::abs(tab_[size_t(k) * NL + q]));
+        }
+        double err = 0.0;
+        for (int k = 0; k < nint_; ++k) {
+            const double r = (k + 0.5) * h_;
+            radial_exact(r, R.data(), dR.data());
+            radial_spline(r, Rs.data(), dRs.data());
+            for (int q = 0; q < NL; ++q) err = std::max(err, std::abs(R[q] - Rs[q]));
+        }
+        spline_error_ = err / rmax;
+        if (spline_error_ < 1e-10 || nint_ >= 16384) break;
+    }
+    centre_c_.resize(N_);
+    radial_exact(0.0, R.data(), dR.data());
+    for (int n = 0; n < N_; ++n) centre_c_[n] = R[n] / std::sqrt(4.0 * kPi);
+}
+
+// ------------------------------------------------------------------------------------------------ angular
+
+namespace {
+
+// Real orthonormal Y_lm(u) at lm = l^2 + l + m and the gradient of the degree-l polynomial in (x, y, z)
+// with r^2 held at 1 ("dYt", [lm][3]); the true gradient with respect to the pair vector d is
+// (dYt - u (u . dYt)) / |d| (the difference is radial). Recurrences for the polynomials Pi_l^m(z) of
+// r^l P_l^m(cos theta) = Pi_l^m(z) Re/Im (x + i y)^m (no Condon-Shortley phase):
+//   Pi_m^m = (2m-1)!!, Pi_{m+1}^m = (2m+1) z Pi_m^m, (l-m) Pi_l^m = (2l-1) z Pi_{l-1}^m - (l+m-1) Pi_{l-2}^m.
+void spherical_harmonics(int L, const double* u, const double* norm, double* Y, double* dYt) {
+    const double x = u[0], y = u[1], z = u[2];
+    double A[kSoapMaxLmax + 1], B[kSoapMaxLmax + 1];
+    A[0] = 1.0;
+    B[0] = 0.0;
+    for (int m = 1; m <= L; ++m) {
+        A[m] = x * A[m - 1] - y * B[m - 1];
+        B[m] = x * B[m - 1] + y * A[m - 1];
+    }
+    double Pi[kSoapMaxLmax + 1], dPi[kSoapMaxLmax + 1];
+    double dfact = 1.0;  // (2m-1)!!
+    for (int m = 0; m <= L; ++m) {
+        if (m > 0) dfact *= (2 * m - 1);
+        Pi[m] = dfact;
+        dPi[m] = 0.0;
+        if (m + 1 <= L) {
+            Pi[m + 1] = (2 * m + 1) * z * dfact;
+            dPi[m + 1] = (2 * m + 1) * dfact;
+        }
+        for (int l = m + 2; l <= L; ++l) {
+            Pi[l] = ((2 * l - 1) * z * Pi[l - 1] - (l + m - 1) * Pi[l - 2]) / (l - m);
+            dPi[l] = ((2 * l - 1) * (Pi[l - 1] + z * dPi[l - 1]) - (l + m - 1) * dPi[l - 2]) / (l - m);
+        }
+        for (int l = m; l <= L; ++l) {
+            const double nl = norm[l * (kSoapMaxLmax + 1) + m];
+            const int c = l * l + l;
+            if (m == 0) {
+                Y[c] = nl * Pi[l];
+                if (dYt) {
+                    dYt[3 * c] = 0.0;
+                    dYt[3 * c + 1] = 0.0;
+                    dYt[3 * c + 2] = nl * dPi[l];
+                }
+            } else {
+                Y[c + m] = nl * Pi[l] * A[m];
+                Y[c - m] = nl * Pi[l] * B[m];
+                if (dYt) {
+                    double* gp = dYt + 3 * (c + m);
+                    double* gm = dYt + 3 * (c - m);
+                    gp[0] = nl * Pi[l] * m * A[m - 1];
+                    gp[1] = -nl * Pi[l] * m * B[m - 1];
+                    gp[2] = nl * dPi[l] * A[m];
+                    gm[0] = nl * Pi[l] * m * B[m - 1];
+                    gm[1] = nl * Pi[l] * m * A[m - 1];
+                    gm[2] = nl * dPi[l] * B[m];
+                }
+            }
+        }
+    }
+}
+
+struct YNorm {
+    double v[(kSoapMaxLmax + 1) * (kSoapMaxLmax + 1)];
+    YNorm() {
+        for (int l = 0; l <= kSoapMaxLmax; ++l)
+            for (int m = 0; m <= l; ++m) {
+                double r = 1.0;  // (l-m)! / (l+m)!
+                for (int k = l - m + 1; k <= l + m; ++k) r /= k;
+                v[l * (kSoapMaxLmax + 1) + m] = std::sqrt((m == 0 ? 1.0 : 2.0) * (2 * l + 1) / (4 * kPi) * r);
+            }
+    }
+};
+const YNorm kYNorm;
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------ per centre
+
+void SoapDescriptor::expand(const FrameView& f, const NeighbourList& nl, int64_t i, bool derivs, Work& w) const {
+    const int64_t e0 = nl.begin(i), e1 = nl.end(i);
+    const int64_t nb = e1 - e0;
+    const int NL = N_ * (L_ + 1);
+    w.nb = nb;
+    // the scratch is thread-local and shared by descriptors of different sizes: grow each array as needed
+    auto grow = [](auto& v, int64_t n) {
+        if (static_cast<int64_t>(v.size()) < n) v.resize(n);
+    };
+    grow(w.j, nb);
+    grow(w.ch, nb);
+    grow(w.vec, 3 * nb);
+    grow(w.r, nb);
+    grow(w.fR, nb * NL);
+    grow(w.dfR, nb * NL);
+    grow(w.Y, nb * LM_);
+    grow(w.dY, 3 * nb * LM_);
+    w.c.assign(size_t(K_) * LM_, 0.0);
+    std::vector<double>& R = w.tmp;
+    R.resize(2 * NL + 3 * LM_);
+    double* dR = R.data() + NL;
+    double* dYt = R.data() + 2 * NL;
+    for (int64_t e = 0; e < nb; ++e) {
+        const int64_t q = e0 + e;
+        const int32_t j = nl.index[q];
+        const int ch = chan_[species_(f.numbers[j])];
+        const double r = nl.dist[q];
+        const double u[3] = {nl.vec[3 * q] / r, nl.vec[3 * q + 1] / r, nl.vec[3 * q + 2] / r};
+        w.j[e] = j;
+        w.ch[e] = ch;
+        w.r[e] = r;
+        for (int k = 0; k < 3; ++k) w.vec[3 * e + k] = nl.vec[3 * q + k];
+        double fc, dfc;
+        shifted_cosine(r, p_.r_cut, p_.cutoff_width, fc, dfc);
+        radial_spline(r, R.data(), dR);
+        double* fR = &w.fR[e * NL];
+        double* dfR = &w.dfR[e * NL];
+        for (int k = 0; k < NL; ++k) {
+            fR[k] = fc * R[k];
+            dfR[k] = dfc * R[k] + fc * dR[k];
+        }
+        double* Y = &w.Y[e * LM_];
+        spherical_harmonics(L_, u, kYNorm.v, Y, derivs ? dYt : nullptr);
+        if (derivs) {
+            double* dY = &w.dY[3 * e * LM_];
+            const double ir = 1.0 / r;
+            for (int lm = 0; lm < LM_; ++lm) {
+                const double* g = dYt + 3 * lm;
+                const double ug = u[0] * g[0] + u[1] * g[1] + u[2] * g[2];
+                for (int k = 0; k < 3; ++k) dY[3 * lm + k] = ir * (g[k] - u[k] * ug);
+            }
+        }
+        double* c = &w.c[size_t(ch) * N_ * LM_];
+        for (int l = 0; l <= L_; ++l)
+            for (int n = 0; n < N_; ++n) {
+                const double a = fR[l * N_ + n];
+                double* cn = c + n * LM_ + l * l;
+                const double* Yl = Y + l * l;
+                for (int m = 0; m < 2 * l + 1; ++m) cn[m] += a * Yl[m];
+            }
+    }
+    // centre atom: a Gaussian at the origin, l = 0 only
+    const int ci = chan_[species_(f.numbers[i])];
+    for (int n = 0; n < N_; ++n) w.c[(size_t(ci) * N_ + n) * LM_] += centre_c_[n];
+    power(w);
+}
+
+void SoapDescriptor::power(Work& w) const {
+    w.p.resize(size_);
+    RowMat P(K_, K_);
+    for (int l = 0; l <= L_; ++l) {
+        CStridedMap C(w.c.data() + l * l, K_, 2 * l + 1, Eigen::OuterStride<>(LM_));
+        P.noalias() = C * C.transpose();
+        double* pl = w.p.data() + l * npair_;
+        const double kl = kl_[l];
+        for (int64_t k = 0; k < npair_; ++k) pl[k] = kl * pair_w_[k] * P(pair_u_[k], pair_v_[k]);
+    }
+    double s = 0.0;
+    for (double v : w.p) s += v * v;
+    w.norm = std::sqrt(s);
+}
+
+void SoapDescriptor::features(const Work& w, double* G) const {
+    if (p_.normalize) {
+        const double inv = 1.0 / w.norm;
+        for (int64_t k = 0; k < size_; ++k) G[k] = w.p[k] * inv;
+    } else {
+        std::copy(w.p.begin(), w.p.begin() + size_, G);
+    }
+}
+
+void SoapDescriptor::adjoint_pairs(Work& w, const double* g, double* g_out) const {
+    // dE/dp
+    w.gp.resize(size_);
+    if (p_.normalize) {
+        const double inv = 1.0 / w.norm;
+        double qg = 0.0;
+        for (int64_t k = 0; k < size_; ++k) qg += w.p[k] * inv * g[k];
+        for (int64_t k = 0; k < size_; ++k) w.gp[k] = (g[k] - w.p[k] * inv * qg) * inv;
+    } else {
+        std::copy(g, g + size_, w.gp.begin());
+    }
+    adjoint_pairs_raw(w, w.gp.data(), g_out);
+}
+
+void SoapDescriptor::adjoint_pairs_raw(Work& w, const double* gp, double* g_out) const {
+    // dE/dc = G_l C_l with G_uu = 2 K_l g_uu, G_uv = G_vu = K_l sqrt(2) g_uv
+    w.D.assign(size_t(K_) * LM_, 0.0);
+    RowMat Gm(K_, K_);
+    for (int l = 0; l <= L_; ++l) {
+        const double* gl = gp + l * npair_;
+        const double kl = kl_[l];
+        for (int64_t k = 0; k < npair_; ++k) {
+            const int u = pair_u_[k], v = pair_v_[k];
+            if (u == v) {
+                Gm(u, u) = 2.0 * kl * gl[k];
+            } else {
+                const double val = kl * pair_w_[k] * gl[k];
+                Gm(u, v) = val;
+                Gm(v, u) = val;
+            }
+        }
+        CStridedMap C(w.c.data() + l * l, K_, 2 * l + 1, Eigen::OuterStride<>(LM_));
+        StridedMap D(w.D.data() + l * l, K_, 2 * l + 1, Eigen::OuterStride<>(LM_));
+        D.noalias() = Gm * C;
+    }
+    const int NL = N_ * (L_ + 1);
+    for (int64_t e = 0; e < w.nb; ++e) {
+        const double* fR = &w.fR[e * NL];
+        const double* dfR = &w.dfR[e * NL];
+        const double* Y = &w.Y[e * LM_];
+        const double* dY = &w.dY[3 * e * LM_];
+        const double* Dc = &w.D[size_t(w.ch[e]) * N_ * LM_];
+        double A = 0.0, gx = 0.0, gy = 0.0, gz = 0.0;
+        for (int l = 0; l <= L_; ++l)
+            for (int m = 0; m < 2 * l + 1; ++m) {
+                const int lm = l * l + m;
+                double a = 0.0, b = 0.0;
+                for (int n = 0; n < N_; ++n) {
+                    const double d = Dc[n * LM_ + lm];
+                    a += d * dfR[l * N_ + n];
+                    b += d * fR[l * N_ + n];
+                }
+                A += a * Y[lm];
+                gx += b * dY[3 * lm];
+                gy += b * dY[3 * lm + 1];
+                gz += b * dY[3 * lm + 2];
+            }
+        const double ir = 1.0 / w.r[e];
+        g_out[3 * e] = A * w.vec[3 * e] * ir + gx;
+        g_out[3 * e + 1] = A * w.vec[3 * e + 1] * ir + gy;
+        g_out[3 * e + 2] = A * w.vec[3 * e + 2] * ir + gz;
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ contract
+
+void SoapDescriptor::forward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, double* G) const {
+    thread_local Work w;
+    for (int64_t i = a0; i < a1; ++i) {
+        expand(f, nl, i, false, w);
+        features(w, G + size_ * i);
+    }
+}
+
+namespace {
+void scatter_pairs(const SoapDescriptor::Work& w, int64_t i, const double* g, double* forces, double* virial) {
+    for (int64_t e = 0; e < w.nb; ++e) {
+        const double* ge = g + 3 * e;
+        const int32_t j = w.j[e];
+        for (int k = 0; k < 3; ++k) {
+            forces[3 * j + k] -= ge[k];
+            forces[3 * i + k] += ge[k];
+        }
+        add_pair_virial(virial, &w.vec[3 * e], ge);
+    }
+}
+}  // namespace
+
+void SoapDescriptor::backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
+                              const double* dEdG, double* forces, double* virial) const {
+    thread_local Work w;
+    thread_local std::vector<double> g;
+    for (int64_t i = a0; i < a1; ++i) {
+        expand(f, nl, i, true, w);
+        g.resize(3 * w.nb);
+        adjoint_pairs(w, dEdG + size_ * i, g.data());
+        scatter_pairs(w, i, g.data(), forces, virial);
+    }
+}
+
+void SoapDescriptor::forward_backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
+                                      const AdjointFn& fn, double* forces, double* virial) const {
+    thread_local Work w;
+    thread_local std::vector<double> G, dEdG, g;
+    G.resize(size_);
+    dEdG.resize(size_);
+    for (int64_t i = a0; i < a1; ++i) {
+        expand(f, nl, i, forces != nullptr, w);
+        features(w, G.data());
+        fn(i, G.data(), dEdG.data());
+        if (forces) {
+            g.resize(3 * w.nb);
+            adjoint_pairs(w, dEdG.data(), g.data());
+            scatter_pairs(w, i, g.data(), forces, virial);
+        }
+    }
+}
+
+void SoapDescriptor::tangent(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, const double* v,
+                             double* dG) const {
+    thread_local Work w;
+    thread_local std::vector<double> dc, dp;
+    const int NL = N_ * (L_ + 1);
+    RowMat P(K_, K_);
+    for (int64_t i = a0; i < a1; ++i) {
+        expand(f, nl, i, true, w);
+        dc.assign(size_t(K_) * LM_, 0.0);
+        const double* vi = v + 3 * i;
+        for (int64_t e = 0; e < w.nb; ++e) {
+            const double* vj = v + 3 * w.j[e];
+            const double dl[3] = {vj[0] - vi[0], vj[1] - vi[1], vj[2] - vi[2]};
+            const double ir = 1.0 / w.r[e];
+            const double ud = (w.vec[3 * e] * dl[0] + w.vec[3 * e + 1] * dl[1] + w.vec[3 * e + 2] * dl[2]) * ir;
+            const double* fR = &w.fR[e * NL];
+            const double* dfR = &w.dfR[e * NL];
+            const double* Y = &w.Y[e * LM_];
+            const double* dY = &w.dY[3 * e * LM_];
+            double* c = &dc[size_t(w.ch[e]) * N_ * LM_];
+            for (int l = 0; l <= L_; ++l)
+                for (int m = 0; m < 2 * l + 1; ++m) {
+                    const int lm = l * l + m;
+                    const double y = Y[lm] * ud;
+                    const double dy = dY[3 * lm] * dl[0] + dY[3 * lm + 1] * dl[1] + dY[3 * lm + 2] * dl[2];
+                    for (int n = 0; n < N_; ++n) c[n * LM_ + lm] += dfR[l * N_ + n] * y + fR[l * N_ + n] * dy;
+                }
+        }
+        dp.resize(size_);
+        for (int l = 0; l <= L_; ++l) {
+            CStridedMap C(w.c.data() + l * l, K_, 2 * l + 1, Eigen::OuterStride<>(LM_));
+            CStridedMap dC(dc.data() + l * l, K_, 2 * l + 1, Eigen::OuterStride<>(LM_));
+            P.noalias() = dC * C.transpose();
+            double* pl = dp.data() + l * npair_;
+            for (int64_t k = 0; k < npair_; ++k)
+                pl[k] = kl_[l] * pair_w_[k] * (P(pair_u_[k], pair_v_[k]) + P(pair_v_[k], pair_u_[k]));
+        }
+        double* out = dG + size_ * i;
+        if (p_.normalize) {
+            const double inv = 1.0 / w.norm;
+            double qd = 0.0;
+            for (int64_t k = 0; k < size_; ++k) qd += w.p[k] * inv * dp[k];
+            for (int64_t k = 0; k < size_; ++k) out[k] = (dp[k] - w.p[k] * inv * qd) * inv;
+        } else {
+            std::copy(dp.begin(), dp.end(), out);
+        }
+    }
+}
+
+}  // namespace ldrx

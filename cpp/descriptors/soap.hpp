@@ -1,0 +1,116 @@
+// SOAP power spectrum (Bartok, Kondor, Csanyi, Phys. Rev. B 87, 184115, 2013), with featomic's GTO radial
+// basis (Musil et al., J. Chem. Phys. 154, 114109, 2021) and optional species grouping into channels.
+//
+// Density of centre i in channel a (every neighbour species mapped to a channel; the centre included):
+//   rho_i^a(r) = sum_{j in a} f_c(r_ij) g(r - r_ij),   g = L2-normalised Gaussian of width atom_sigma,
+// f_c the shifted cosine (1 below r_c - w, 0.5 (1 + cos(pi (r - r_c + w) / w)) in the band, 0 beyond).
+// Expansion c^a_{nlm} = sum_j f_c(r_ij) R_nl(r_ij) Y_lm(u_ij) with R_nl the radial integral of the
+// orthonormalised GTO basis (featomic's "Gto": n = 0..n_max-1, widths r_c max(sqrt n, 1) / n_max,
+// Loewdin S^-1/2) against the Gaussian; real orthonormal Y_lm.
+//
+// Radial integral. For the primitive r^n exp(-b_n r^2) against a Gaussian of c = 1/(2 sigma^2) at distance r
+//   I_nl(r) = N_n (pi sigma^2)^(-3/4) 4 pi ... = prefactor exp(-c r^2) (c r)^l Gamma(a)/Gamma(l+3/2)
+//             (c + b_n)^(-a) 1F1(a; l + 3/2; c^2 r^2 / (c + b_n)),   a = (n + l + 3) / 2,
+// computed once by the (all-positive) Kummer series in log space, then tabulated with its exact
+// derivative on a uniform grid and evaluated by cubic Hermite interpolation. The grid is refined until the
+// largest midpoint error over all (n, l) is below 1e-10 of the largest |R_nl| (``spline_error()`` reports
+// the reached value).
+//
+// Power spectrum. With the combined index u = a n_max + n (K = n_channels n_max of them):
+//   p_{uv,l} = s_uv / sqrt(2l + 1) sum_m c_{u lm} c_{v lm},   u <= v,  s_uu = 1, s_uv = sqrt(2),
+// stored l-major: feature (l, pair) at l * n_pairs + pair, pairs (u, v) u <= v in row-major order of the
+// upper triangle. Then p . p' = sum_l 1/(2l+1) sum_{u,v} (sum_m c c)(sum_m c' c'), the SOAP overlap over
+// all channel pairs and radial pairs (featomic's normalisation of the features and the same dot products).
+// normalize: q = p / |p| (and all derivatives through it).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/species.hpp"
+#include "descriptors/descriptor.hpp"
+
+namespace ldrx {
+
+constexpr int kSoapMaxNmax = 24;
+constexpr int kSoapMaxLmax = 20;
+
+struct SoapParams {
+    std::vector<int> species;   // atomic numbers accepted (neighbours and centres)
+    std::vector<int> channel;   // channel of each species (same order); empty: one channel per species
+    int n_max = 8;              // radial functions n = 0..n_max-1
+    int l_max = 6;
+    double r_cut = 5.0;
+    double atom_sigma = 0.5;
+    double cutoff_width = 0.5;
+    bool normalize = true;
+};
+
+class SoapDescriptor : public Descriptor {
+public:
+    explicit SoapDescriptor(const SoapParams& p);
+
+    int64_t size() const override { return size_; }
+    double cutoff() const override { return p_.r_cut; }
+    void check(const FrameBatch& b) const override { species_.check(b); }
+    const SoapParams& params() const { return p_; }
+    int n_channels() const { return nch_; }
+    int64_t n_pairs() const { return npair_; }
+    double spline_error() const { return spline_error_; }
+    int spline_intervals() const { return nint_; }
+    // Exact orthonormal radial function R_nl(r) and dR/dr (for tests of the spline), [l * n_max + n].
+    void radial_exact(double r, double* R, double* dR) const;
+    void radial_spline(double r, double* R, double* dR) const;
+
+    void forward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, double* G) const override;
+    void backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, const double* dEdG,
+                  double* forces, double* virial) const override;
+    void tangent(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, const double* v,
+                 double* dG) const override;
+    void forward_backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, const AdjointFn& fn,
+                          double* forces, double* virial) const override;
+
+    // Per-thread scratch of one centre: its coefficients and per-neighbour radial / angular terms.
+    struct Work {
+        int64_t nb = 0;                       // neighbours (pairs of the list)
+        std::vector<int32_t> j, ch;           // atom, channel
+        std::vector<double> vec, r;           // [nb * 3], [nb]
+        std::vector<double> fR, dfR;          // [nb][l][n]: f_c R_nl and its r-derivative
+        std::vector<double> Y, dY;            // [nb][lm], [nb][lm][3]: Y_lm(u) and d Y_lm / d vec (full)
+        std::vector<double> c;                // [K][lm]
+        std::vector<double> p;                // [size] raw power spectrum
+        double norm = 1.0;                    // |p|
+        std::vector<double> gp, D, tmp;       // adjoint scratch
+    };
+    // Expand centre i (coefficients c and, with derivs, the per-neighbour terms) and its raw spectrum.
+    void expand(const FrameView& f, const NeighbourList& nl, int64_t i, bool derivs, Work& w) const;
+    // Output features (q or p) of the expanded centre.
+    void features(const Work& w, double* G) const;
+    // g = dE/d(features) of the expanded centre -> dE/dvec_ij per neighbour (g_out [nb * 3]).
+    void adjoint_pairs(Work& w, const double* g, double* g_out) const;
+    // As adjoint_pairs, from g = dE/dp (the raw spectrum, normalisation already taken care of).
+    void adjoint_pairs_raw(Work& w, const double* gp, double* g_out) const;
+
+private:
+    void build_radial();
+    void power(Work& w) const;
+
+    SoapParams p_;
+    SpeciesMap species_;
+    std::vector<int> chan_;      // species index -> channel
+    int nch_, N_, L_, LM_, K_;
+    int64_t npair_, size_;
+    std::vector<double> kl_;      // 1 / sqrt(2l + 1)
+    std::vector<double> pair_w_;  // s_uv per pair
+    std::vector<int> pair_u_, pair_v_;
+    // radial spline: nodes 0..nint_, values and derivatives [node][l][n]
+    int nint_ = 0;
+    double h_ = 0.0, inv_h_ = 0.0;
+    std::vector<double> tab_, dtab_;
+    double spline_error_ = 0.0;
+    // GTO basis: widths b_n, normalisation N_n, orthonormalisation T (n x n)
+    std::vector<double> b_, nrm_, T_;
+    std::vector<double> centre_c_;  // [n]: R_n0(0) Y_00 (centre-atom contribution to l = 0)
+};
+
+}  // namespace ldrx

@@ -1,0 +1,105 @@
+"""GAP: kernel rows against finite differences, forces vs energy derivatives, fit, save/load, bad input."""
+
+import numpy as np
+import pytest
+
+import ldrx
+from ldrx.models.gap import GAP, soap_kernel_rows
+
+from conftest import random_frames
+
+
+@pytest.fixture(scope="module")
+def emt_data():
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+    frames = random_frames(n_frames=16, n_atoms=(4, 9), species=(29, 28), seed=1, density=0.05, min_dist=1.8)
+    for a in frames:
+        a.calc = EMT()
+        e, f = a.get_potential_energy(), a.get_forces()
+        a.calc = SinglePointCalculator(a, energy=e, forces=f)
+    return ldrx.Dataset.from_atoms(frames)
+
+
+@pytest.fixture(scope="module")
+def model_ef(emt_data):
+    return GAP(n_max=4, l_max=3, r_cut=4.0, n_sparse=15, sigma_force=0.05, seed=0).fit(emt_data)
+
+
+def test_force_rows_match_fd(emt_data, model_ef):
+    m = model_ef
+    part = emt_data[0:2]
+    KE, KF, KV = soap_kernel_rows(m.descriptor, part, m.sparse_points, m.m_offsets, m.hyper.zeta, True)
+    h = 1e-5
+    for i, k in [(0, 0), (1, 2), (part.natoms[0] + 1, 1)]:
+        p, q = part.subset([0, 1]), part.subset([0, 1])
+        p.positions[i, k] += h
+        q.positions[i, k] -= h
+        fd = (soap_kernel_rows(m.descriptor, p, m.sparse_points, m.m_offsets, m.hyper.zeta, False)[0]
+              - soap_kernel_rows(m.descriptor, q, m.sparse_points, m.m_offsets, m.hyper.zeta, False)[0]) / (2 * h)
+        f = 0 if i < part.natoms[0] else 1
+        np.testing.assert_allclose(KF[3 * i + k], fd[f], atol=1e-7 * np.abs(KF).max())
+
+
+def test_predicted_forces_stress_fd(emt_data, model_ef):
+    a = emt_data[3:4].to_atoms()[0]
+    pred = model_ef.predict(a)
+    E = lambda at: model_ef.predict(at, forces=False, stress=False).energy[0]
+    h = 1e-5
+    for i, k in [(0, 0), (2, 1)]:
+        p, q = a.copy(), a.copy()
+        p.positions[i, k] += h
+        q.positions[i, k] -= h
+        assert abs(-(E(p) - E(q)) / (2 * h) - pred.forces[i, k]) < 1e-6 * np.abs(pred.forces).max()
+    eps = np.zeros((3, 3))
+    eps[0, 0] = h
+    p, q = a.copy(), a.copy()
+    p.set_cell(a.cell @ (np.eye(3) + eps), scale_atoms=True)
+    q.set_cell(a.cell @ (np.eye(3) - eps), scale_atoms=True)
+    s_xx = (E(p) - E(q)) / (2 * h) / a.get_volume()
+    assert abs(s_xx - pred.stress[0, 0]) < 1e-6 * max(1.0, abs(s_xx))
+
+
+def test_fit_energies_only_and_with_forces(emt_data, model_ef):
+    e_only = ldrx.fit(emt_data, model="gap", n_max=4, l_max=3, r_cut=4.0, n_sparse=15, seed=0)
+    pe, pf = e_only.predict(emt_data), model_ef.predict(emt_data)
+    rmse_e = lambda p: np.sqrt(np.mean(((p.energy - emt_data.energy) / emt_data.natoms) ** 2))
+    rmse_f = lambda p: np.sqrt(np.mean((p.forces - emt_data.forces) ** 2))
+    assert rmse_e(pe) < 0.01            # energies are interpolated closely when only they are fitted
+    assert rmse_f(pf) < rmse_f(pe)      # fitting forces lowers the force error
+    assert model_ef.info["forces_fitted"] and not e_only.info["forces_fitted"]
+
+
+def test_save_load_calculator(tmp_path, emt_data, model_ef):
+    path = tmp_path / "gap.ldrx"
+    model_ef.save(path)
+    m2 = ldrx.load(path)
+    p1, p2 = model_ef.predict(emt_data), m2.predict(emt_data)
+    np.testing.assert_allclose(p2.energy, p1.energy, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(p2.forces, p1.forces, rtol=0, atol=1e-10)
+    a = emt_data[0:1].to_atoms()[0]
+    a.calc = m2.calculator()
+    assert np.isclose(a.get_potential_energy(), p1.energy[0])
+
+
+def test_sparse_selection_seeded_and_distinct(emt_data):
+    kw = dict(n_max=3, l_max=2, r_cut=4.0, n_sparse=10)
+    a = GAP(seed=3, **kw).fit(emt_data)
+    b = GAP(seed=3, **kw).fit(emt_data)
+    np.testing.assert_array_equal(a.sparse_points, b.sparse_points)
+    assert len(np.unique(np.round(a.sparse_points, 10), axis=0)) == len(a.sparse_points)
+
+
+def test_bad_input(emt_data):
+    with pytest.raises(ValueError, match="n_max"):
+        GAP(n_max=0).fit(emt_data)
+    with pytest.raises(ValueError, match="l_max"):
+        GAP(l_max=50).fit(emt_data)
+    with pytest.raises(ValueError, match="n_sparse"):
+        GAP(n_sparse=0)
+    with pytest.raises(ValueError, match="sigma_force"):
+        GAP(sigma_force=-1)
+    with pytest.raises(TypeError, match="unknown GAP"):
+        GAP(nmax=3)
+    with pytest.warns(UserWarning, match="distinct environments"):
+        GAP(n_max=3, l_max=2, r_cut=4.0, n_sparse=500).fit(emt_data)

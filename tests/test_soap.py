@@ -1,0 +1,174 @@
+"""SOAP descriptor: agreement with featomic, radial spline accuracy, derivatives, invariances, bad input."""
+
+import numpy as np
+import pytest
+
+import ldrx
+from ldrx.descriptors import SOAP
+
+from conftest import random_frames
+from descriptor_contract import check_tangent_and_adjoint
+
+SPECIES = (3, 8, 25, 28)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return random_frames(n_frames=3, n_atoms=(5, 12), species=SPECIES, seed=4, density=0.07)
+
+
+def featomic_features(atoms_list, species, r_cut, n_max, l_max, sigma, width):
+    featomic = pytest.importorskip("featomic")
+    import metatensor
+    hyp = dict(cutoff={"radius": r_cut, "smoothing": {"type": "ShiftedCosine", "width": width}},
+               density={"type": "Gaussian", "width": sigma},
+               basis={"type": "TensorProduct", "max_angular": l_max,
+                      "radial": {"type": "Gto", "max_radial": n_max - 1}, "spline_accuracy": 1e-12})
+    calc = featomic.SoapPowerSpectrum(**hyp)
+    ts = calc.compute(atoms_list)
+    # every neighbour-type pair a <= b, zeros where a frame lacks it
+    out = np.zeros((sum(len(a) for a in atoms_list), 0))
+    first = np.cumsum([0] + [len(a) for a in atoms_list])
+    cols = []
+    for a in species:
+        for b in species:
+            if a > b:
+                continue
+            width = (l_max + 1) * n_max * n_max
+            col = np.zeros((out.shape[0], width))
+            for c in species:
+                sel = ts.keys.select(metatensor.Labels(["center_type", "neighbor_1_type", "neighbor_2_type"],
+                                                       np.array([[c, a, b]], dtype=np.int32)))
+                if len(sel) == 0:
+                    continue
+                blk = ts.block(int(sel[0]))
+                samples = np.array(blk.samples.values, copy=True)
+                col[first[samples[:, 0]] + samples[:, 1]] = np.array(blk.values, copy=True)
+            cols.append(col)
+    return np.hstack(cols)
+
+
+@pytest.mark.parametrize("n_max,l_max,sigma", [(4, 3, 0.4), (6, 5, 0.5)])
+def test_matches_featomic(frames, n_max, l_max, sigma):
+    """Atom-by-atom overlap matrices P P^T of ldrx (normalize=False) and featomic SoapPowerSpectrum."""
+    desc = SOAP(SPECIES, r_cut=4.5, n_max=n_max, l_max=l_max, atom_sigma=sigma, cutoff_width=0.5, normalize=False)
+    P = desc.compute(frames)
+    X = featomic_features(frames, sorted(SPECIES), 4.5, n_max, l_max, sigma, 0.5)
+    assert P.shape[0] == X.shape[0]
+    K1, K2 = P @ P.T, X @ X.T
+    assert np.abs(K1 - K2).max() <= 1e-8 * np.abs(K2).max()
+    # atom by atom, relative to each pair's own scale
+    scale = np.sqrt(np.outer(np.diag(K2), np.diag(K2)))
+    assert np.abs(K1 - K2).max() / scale.min() < 1e-8 or np.all(np.abs(K1 - K2) <= 1e-8 * scale)
+
+
+def test_radial_spline_accuracy():
+    desc = SOAP([8], r_cut=5.0, n_max=8, l_max=6, atom_sigma=0.5)
+    assert desc.spline_error < 1e-10
+    rmax = max(np.abs(desc._impl.radial(r, exact=True)[0]).max() for r in np.linspace(0, 5, 11))
+    for r in np.random.default_rng(0).uniform(0, 5, 50):
+        R, dR = desc._impl.radial(r)
+        Re, dRe = desc._impl.radial(r, exact=True)
+        assert np.abs(R - Re).max() < 1e-10 * rmax
+        assert np.abs(dR - dRe).max() < 1e-6 * rmax
+
+
+def test_radial_derivative_exact():
+    """The exact radial derivative (1F1(a+1; b+1) route) against central differences."""
+    desc = SOAP([8], r_cut=5.0, n_max=6, l_max=4, atom_sigma=0.5)
+    h = 1e-5
+    for r in (0.3, 1.7, 3.9):
+        _, dR = desc._impl.radial(r, exact=True)
+        fd = (desc._impl.radial(r + h, exact=True)[0] - desc._impl.radial(r - h, exact=True)[0]) / (2 * h)
+        np.testing.assert_allclose(dR, fd, atol=1e-8 * np.abs(fd).max())
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_tangent_backward_fd(frames, normalize):
+    desc = SOAP(SPECIES, r_cut=4.0, n_max=4, l_max=3, atom_sigma=0.5, normalize=normalize)
+    check_tangent_and_adjoint(desc, ldrx.Dataset.from_atoms(frames))
+
+
+def test_compressed_tangent_fd(frames):
+    desc = SOAP(SPECIES, r_cut=4.0, n_max=3, l_max=2, atom_sigma=0.5, compression={"Li": 0, "O": 1, "Mn": 2, "Ni": 2})
+    check_tangent_and_adjoint(desc, ldrx.Dataset.from_atoms(frames))
+
+
+def test_forces_virial_fd(frames):
+    """backward's forces and virial against finite differences of E = sum w . q (positions and strain)."""
+    desc = SOAP(SPECIES, r_cut=4.0, n_max=4, l_max=3, atom_sigma=0.5)
+    a = frames[0]
+    data = ldrx.Dataset.from_atoms([a])
+    w = np.random.default_rng(1).normal(size=(len(a), desc.size))
+    E = lambda at: np.sum(w * desc.compute(at))
+    F, W = desc.backward(data, w)
+    h = 1e-5
+    for i in range(len(a)):
+        for k in range(3):
+            p, m = a.copy(), a.copy()
+            p.positions[i, k] += h
+            m.positions[i, k] -= h
+            assert abs(-(E(p) - E(m)) / (2 * h) - F[i, k]) < 1e-6 * np.abs(F).max()
+    # virial W_ab = -dE/d eps_ab (symmetric strain)
+    voigt = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
+    for v, (x, y) in enumerate(voigt):
+        eps = np.zeros((3, 3))
+        eps[x, y] = eps[y, x] = h if x != y else h
+        def strained(s):
+            b = a.copy()
+            b.set_cell(a.cell @ (np.eye(3) + s * eps), scale_atoms=True)
+            return E(b)
+        dE = (strained(1) - strained(-1)) / (2 * h) / (2 if x != y else 1)
+        assert abs(-dE - W[0, v]) < 1e-6 * np.abs(W).max()
+
+
+def test_invariances(frames):
+    desc = SOAP(SPECIES, r_cut=4.0, n_max=4, l_max=4, atom_sigma=0.5)
+    a = frames[1]
+    q = desc.compute(a)
+    rng = np.random.default_rng(3)
+    Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    b = a.copy()
+    b.set_cell(a.cell @ Q.T, scale_atoms=False)
+    b.positions = a.positions @ Q.T
+    np.testing.assert_allclose(desc.compute(b), q, atol=1e-12)
+    c = a.copy()
+    c.positions += rng.normal(size=3)
+    np.testing.assert_allclose(desc.compute(c), q, atol=1e-12)
+    perm = rng.permutation(len(a))
+    np.testing.assert_allclose(desc.compute(a[perm]), q[perm], atol=1e-12)
+
+
+def test_layout_names_and_sizes():
+    el = ["Li", "O", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu"]
+    assert SOAP(el, 5.0, 8, 6, 0.5).size == 27412
+    grouped = SOAP(el, 5.0, 8, 6, 0.5, compression={e: (0 if e == "Li" else 1 if e == "O" else 2) for e in el})
+    assert grouped.size == 7 * 24 * 25 // 2
+    d = SOAP(["O", "Li"], 4.0, 2, 1, 0.5)
+    assert d.names[:3] == ["O-O n=0,0 l=0", "O-O n=0,1 l=0", "O-Li n=0,0 l=0"]
+    assert len(d.names) == d.size
+
+
+def test_isolated_atom_and_normalisation():
+    from ase import Atoms
+    d = SOAP(["O"], 4.0, 4, 3, 0.5, normalize=True)
+    q = d.compute(Atoms("O", positions=[[0, 0, 0]]))
+    assert np.isclose(np.linalg.norm(q), 1.0)
+    n_pairs = 4 * 5 // 2
+    assert np.all(q[0, n_pairs:] == 0)   # only l = 0 survives for a lone atom
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="n_max"):
+        SOAP(["O"], 4.0, 0, 3, 0.5)
+    with pytest.raises(ValueError, match="l_max"):
+        SOAP(["O"], 4.0, 4, 99, 0.5)
+    with pytest.raises(ValueError, match="atom_sigma"):
+        SOAP(["O"], 4.0, 4, 3, -1)
+    with pytest.raises(ValueError, match="compression"):
+        SOAP(["O", "Li"], 4.0, 4, 3, 0.5, compression={"O": 0})
+    with pytest.raises(ValueError, match="radial_basis"):
+        SOAP(["O"], 4.0, 4, 3, 0.5, radial_basis="poly")
+    from ase import Atoms
+    with pytest.raises(ValueError, match="not one of the model's species"):
+        SOAP(["O"], 4.0, 4, 3, 0.5).compute(Atoms("OH", positions=[[0, 0, 0], [1, 0, 0]]))
