@@ -35,7 +35,7 @@ void gap_soap_rows(const SoapDescriptor& desc, const FrameBatch& b, const double
         std::fill(KV, KV + 6 * b.n_frames * M, 0.0);
     }
     ExceptionSlot err;
-#pragma omp parallel
+#pragma omp parallel num_threads(max_threads())
     {
         NeighbourList nl;
         SoapDescriptor::Work w;
