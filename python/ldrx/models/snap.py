@@ -98,6 +98,8 @@ class SNAPHyper:
                    whose info["group"] is that group.
     chunk_frames   frames per C++ call when accumulating (progress bar granularity).
     progress       show a progress bar (None: when the output is a terminal).
+    repulsion      "zbl": ZBL repulsion switched off below the training set's shortest distance of each
+                   species pair (:mod:`ldrx.models.repulsion`), so that MD does not collapse; None: off.
     seed           accepted for API uniformity; the fit is deterministic.
     """
     twojmax: int | None = None
@@ -119,6 +121,7 @@ class SNAPHyper:
     group_weights: dict | None = None
     chunk_frames: int = 2000
     progress: bool | None = None
+    repulsion: str | None = "zbl"
     seed: int = 0
 
     def __post_init__(self):
@@ -154,6 +157,8 @@ class SNAPHyper:
             self.group_weights = gw
         self.bzeroflag, self.switchflag = bool(self.bzeroflag), bool(self.switchflag)
         self.chunk_frames = max(1, int(self.chunk_frames))
+        if self.repulsion not in ("zbl", None):
+            raise ValueError(f"repulsion must be 'zbl' or None, got {self.repulsion!r}")
 
 
 def _hyper_from_kwargs(kwargs) -> SNAPHyper:
@@ -189,6 +194,15 @@ class SNAP(Model):
         self.hyper = _hyper_from_kwargs(hyper)
         self.species: list[int] = []
         self.info: dict = {}
+
+    def _describe(self):
+        h = self.hyper
+        return (f"{'quadratic ' if h.quadratic else ''}SNAP, bispectrum 2J={h.twojmax} "
+                f"({_core.bispectrum_ncoeff(h.twojmax)} components), rcutfac {h.rcutfac:g} Å")
+
+    @property
+    def n_parameters(self):
+        return int(self.coefficients.size) if hasattr(self, "coefficients") else None
 
     # ------------------------------------------------------------------ descriptor and parameters
     def _resolve_elements(self, species):
@@ -286,6 +300,7 @@ class SNAP(Model):
         self.radelem, self.wj = self._resolve_elements(self.species)
         self._make_descriptor()
         self.learn_domain(train)
+        train = self.subtract_baseline(train, h.repulsion)
         if has_e or h.reference_energies is not None:
             self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies)
         else:
