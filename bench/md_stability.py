@@ -7,7 +7,9 @@ over the trajectory next to the training set's, and the energy fluctuations.
     python bench/md_stability.py --models ann --ann-file ann.ldrx
 
 A run is called physical when no species pair comes closer than 0.75 x its shortest distance in the training
-set and the potential energy stays within 1 eV/atom of its start.
+set (leaving out the 2 % of frames with the closest such pair, as the ZBL baseline does: the sample holds
+single outlier frames, e.g. 954.xsf with Li-O 0.94 Å) and the potential energy stays within 1 eV/atom of its
+start.
 """
 
 import argparse
@@ -29,13 +31,22 @@ def train(name, data, args):
     return ldrx.fit(data, model=name, progress=False)
 
 
-def run(model, atoms, args, label):
+def robust_min(train, species):
+    from ldrx.models.base import DOMAIN_CUTOFF
+    from ldrx.models.repulsion import ZBLBaseline
+    d = _core.pair_min_distances(train.batch(), DOMAIN_CUTOFF, species)
+    return ZBLBaseline.from_training_distances(species, d, np.inf).r_outer, d.min(axis=0)
+
+
+def run(model, atoms, args, label, train_min):
     from ase import units
     from ase.data import chemical_symbols as cs
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
     if args.no_repulsion:
         model.repulsion = None
+    elif args.ann_file and label == "ann":
+        model.subtract_baseline(args.train_set, "zbl")   # the current baseline for a model file from elsewhere
     atoms = atoms.copy()
     atoms.calc = model.calculator()
     MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=np.random.default_rng(args.seed))
@@ -62,7 +73,6 @@ def run(model, atoms, args, label):
         etot.append(atoms.get_total_energy() / n)
         temp.append(atoms.get_temperature())
         step = (block + 1) * every
-        train_min = model.domain_min_distance
         too_close = np.isfinite(train_min) & (closest < 0.75 * train_min)
         if broke is None and (too_close.any() or abs(ep - e0) > 1.0 or not np.isfinite(ep)):
             a, b = np.argwhere(too_close)[0] if too_close.any() else (0, 0)
@@ -92,6 +102,7 @@ def main():
         warnings.simplefilter("ignore")
         data = ldrx.read(ldrx.io.example_data_path(), on_error="skip")
     train_set, _ = data.split(0.1, seed=0)
+    args.train_set = train_set
     cell = data.to_atoms()[[f for f in range(len(data)) if data.natoms[f] == 32][0]] * (2, 1, 2)
     print(f"NVT Langevin {args.temperature:g} K, {args.dt:g} fs, {args.ps:g} ps on {cell.get_chemical_formula()} "
           f"({len(cell)} atoms); models trained on the LDR sample's 90 % split; ZBL baseline "
@@ -99,19 +110,19 @@ def main():
     for name in args.models:
         model = train(name, train_set, args)
         warnings.simplefilter("ignore", ldrx.errors.ExtrapolationWarning)
-        closest, epot, etot, temp, broke, wall, n_steps = run(model, cell, args, name)
         species = [int(z) for z in model.species]
+        robust, raw = robust_min(train_set, species)
+        closest, epot, etot, temp, broke, wall, n_steps = run(model, cell, args, name, robust)
         present = sorted(set(int(z) for z in cell.numbers))
         print(f"{name}: {'UNPHYSICAL at %.2f ps (%s)' % broke if broke else 'physical for %g ps' % args.ps}; "
               f"{wall:.0f} s ({1e6 * wall / (len(epot) * 10 / args.dt) / len(cell):.0f} µs/atom/step with MD)")
         print(f"  T {temp.mean():.1f} ± {temp.std():.1f} K; E_pot {epot.mean():.4f} eV/atom, std "
               f"{1000 * epot.std():.1f} meV/atom; E_total std {1000 * etot.std():.1f} meV/atom")
-        print(f"  {'pair':<8s}{'MD shortest (Å)':>16s}{'training shortest (Å)':>23s}")
+        print(f"  {'pair':<8s}{'MD shortest (Å)':>16s}{'training, 98 % of frames':>26s}{'training, all':>15s}")
         for i, za in enumerate(present):
             for zb in present[i:]:
                 a, b = species.index(za), species.index(zb)
-                tm = model.domain_min_distance[a, b]
-                print(f"  {cs[za] + '-' + cs[zb]:<8s}{closest[a, b]:16.2f}{tm:23.2f}")
+                print(f"  {cs[za] + '-' + cs[zb]:<8s}{closest[a, b]:16.2f}{robust[a, b]:26.2f}{raw[a, b]:15.2f}")
 
 
 if __name__ == "__main__":

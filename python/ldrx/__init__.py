@@ -7,7 +7,16 @@
     print(ldrx.evaluate.metrics(model, test))
 """
 
-from . import _core
+import os as _os
+
+# OpenMP threads that reach a barrier spin before they sleep; libgomp's default (300,000 spins) makes every
+# barrier slow when another process takes one of the cores (bench/threads_busy.py). Unless the user chose a
+# wait policy, spin briefly and then sleep. libgomp reads this when it loads, so it applies only if no other
+# library loaded libgomp first (e.g. torch imported before ldrx).
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "10000"
+
+from . import _core  # noqa: E402
 from .data import Dataset
 from .errors import DataError, ModelFileError
 from .io import read

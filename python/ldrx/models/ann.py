@@ -443,7 +443,8 @@ class ANN(Model):
 
     def to_aenet(self, directory) -> dict:
         """Write one aenet ``.nn`` file per species into `directory` (named like aenet's examples,
-        e.g. ``Ti.15t-15t.nn``); returns {symbol: path}."""
+        e.g. ``Ti.15t-15t.nn``); returns {symbol: path}. The ZBL baseline (``repulsion``) is not part of
+        aenet's format and is not written: it is zero wherever atoms are no closer than in the training set."""
         from ..io.aenet import write_nn
         self._require_fitted()
         os.makedirs(directory, exist_ok=True)

@@ -165,7 +165,7 @@ class Model:
 
     def subtract_baseline(self, data: Dataset, kind) -> Dataset:
         """Set up the short-range repulsive baseline `kind` ('zbl' or None; see ldrx.models.repulsion)
-        from the training set's shortest pair distances (after learn_domain) and return `data` with its
+        from the training set's shortest pair distances and return `data` with its
         energies, forces and stresses minus the baseline. Families call this in fit and train on the
         result; predict adds the baseline back."""
         if kind is None:
@@ -174,10 +174,8 @@ class Model:
         if kind != "zbl":
             raise ValueError(f"repulsion must be 'zbl' or None, got {kind!r}")
         from .repulsion import ZBLBaseline
-        mins = self.domain_min_distance
-        if mins is None:
-            mins = np.full((len(self.species),) * 2, np.inf)
-        self.repulsion = ZBLBaseline.from_min_distances(self.species, mins, DOMAIN_CUTOFF)
+        d = _core.pair_min_distances(data.batch(), DOMAIN_CUTOFF, [int(z) for z in self.species])
+        self.repulsion = ZBLBaseline.from_training_distances(self.species, d, DOMAIN_CUTOFF)
         return self.without_baseline(data)
 
     def without_baseline(self, data: Dataset) -> Dataset:

@@ -6,13 +6,14 @@ below the shortest distance of each species pair in the training set.
 
 (Ziegler, Biersack, Littmark, "The Stopping and Range of Ions in Solids", Pergamon 1985), multiplied by
 a C2 switch S(t) = 1 - 10 t^3 + 15 t^4 - 6 t^5, t = (r - r_inner) / (r_outer - r_inner), that is 1 below
-r_inner and 0 above r_outer. r_outer of a species pair is the shortest distance of that pair in the
-training set (``Model.domain_min_distance``; ``DOMAIN_CUTOFF`` for pairs never that close), so the
-baseline is zero on every training frame and the fitted model is unchanged on its data: the baseline acts
-only where the model would otherwise extrapolate (atoms pushed closer than any training example), where
-machine-learned potentials are often attractive and MD collapses. Families subtract it from the targets
-at fit time and add it at prediction (both in :class:`~ldrx.models.base.Model`); it is saved in the model
-file and switched off with ``repulsion=None``.
+r_inner = 0.6 r_outer and 0 above r_outer. r_outer of a species pair is the shortest distance of that
+pair in the training set, leaving out the 2 % of the frames with the closest such pair (a single
+outlier frame, such as LDR 954.xsf with Li-O at 0.94 Å and O-O at 1.10 Å, would otherwise switch the
+baseline off where it matters; ``DOMAIN_CUTOFF`` for pairs never that close). So the baseline is zero
+on all but those few training frames, and acts where the model would otherwise extrapolate (atoms pushed
+closer than in the training data), where machine-learned potentials are often attractive and MD
+collapses. Families subtract it from the targets at fit time and add it at prediction (both in
+:class:`~ldrx.models.base.Model`); it is saved in the model file and switched off with ``repulsion=None``.
 
 Energy, forces and virial are analytic (one pass over a full neighbour list per frame, vectorised numpy).
 """
@@ -28,6 +29,7 @@ ZBL_LENGTH = 0.46850         # 0.8854 a_0, Å
 PHI_C = np.array([0.18175, 0.50986, 0.28022, 0.02817])
 PHI_D = np.array([3.19980, 0.94229, 0.40290, 0.20162])
 INNER_FRACTION = 0.6         # r_inner = INNER_FRACTION * r_outer: full ZBL below, switched off at r_outer
+OUTLIER_FRACTION = 0.02      # r_outer leaves out this fraction of the training frames with the closest pair
 
 
 def zbl(r, z1, z2):
@@ -70,11 +72,20 @@ class ZBLBaseline:
         self.cutoff = float(self.r_outer.max())
 
     @classmethod
-    def from_min_distances(cls, species, min_distance, default_outer, inner_fraction=INNER_FRACTION):
-        """Switched off at the training set's shortest distance per species pair (`min_distance`, inf
-        where a pair never came closer than `default_outer`)."""
-        d = np.asarray(min_distance, float)
-        outer = np.where(np.isfinite(d), np.minimum(d, default_outer), default_outer)
+    def from_training_distances(cls, species, frame_min_distance, default_outer, inner_fraction=INNER_FRACTION,
+                                outlier_fraction=OUTLIER_FRACTION):
+        """Switched off at the training set's shortest distance of each species pair, from the per-frame
+        shortest distances [N, S, S] (inf where a frame has no such pair within `default_outer`), leaving
+        out the `outlier_fraction` of the frames with the closest pair (floor of it: none below 1 /
+        outlier_fraction frames). Pairs never closer than `default_outer` switch off there."""
+        d = np.asarray(frame_min_distance, float)
+        S = len(species)
+        outer = np.full((S, S), float(default_outer))
+        for a in range(S):
+            for b in range(S):
+                v = np.sort(d[:, a, b][np.isfinite(d[:, a, b])])
+                if v.size:
+                    outer[a, b] = min(v[int(outlier_fraction * v.size)], default_outer)
         outer = np.minimum(outer, outer.T)
         return cls(species, inner_fraction * outer, outer)
 

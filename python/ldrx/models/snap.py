@@ -433,8 +433,9 @@ class SNAP(Model):
     def to_lammps(self, prefix):
         """Write ``prefix.snapcoeff`` and ``prefix.snapparam`` for LAMMPS ``pair_style snap``:
         ``pair_coeff * * prefix.snapcoeff prefix.snapparam <elements in LAMMPS type order>``.
-        They hold everything (reference energies are in beta0), so LAMMPS gives ldrx's energies and forces.
-        Returns the two paths."""
+        They hold everything (reference energies are in beta0), so LAMMPS gives ldrx's energies and forces,
+        except for the ZBL baseline (``repulsion``), which is not exported: it is zero wherever atoms are no
+        closer than in the training set. Returns the two paths."""
         self._require_fitted()
         h = self.hyper
         prefix = str(prefix)
