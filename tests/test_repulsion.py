@@ -102,3 +102,17 @@ def test_models_fit_without_it_on_their_data_and_save_it(tmp_path, ldr_sample):
     with pytest.warns(ldrx.errors.ExtrapolationWarning):
         pb = back.predict(atoms)
     assert np.array_equal(pb.energy, pm.energy) and np.array_equal(pb.forces, pm.forces)
+
+
+def test_zero_on_every_training_frame_of_the_sample(ldr_sample):
+    """Switched off at the shortest distance of each pair: the sample's own frames, outliers such as 954.xsf
+    (Li-O 0.94 Å) included, get no repulsion, so targets and fitted models are unchanged."""
+    from ldrx import _core
+    from ldrx.models.base import DOMAIN_CUTOFF
+    species = [int(z) for z in ldr_sample.species]
+    d = _core.pair_min_distances(ldr_sample.batch(), DOMAIN_CUTOFF, species)
+    b = ZBLBaseline.from_training_distances(species, d, DOMAIN_CUTOFF)
+    e, F, W = b(ldr_sample)
+    assert not e.any() and not F.any() and not W.any()
+    li, o = species.index(3), species.index(8)
+    assert b.r_outer[li, o] == pytest.approx(d[:, li, o].min())
