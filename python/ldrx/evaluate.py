@@ -154,7 +154,8 @@ def parity_plot(model, frames, path, title: str | None = None):
     the model's per-species reference energies, (b) histogram of the per-atom energy errors, (c) force
     components with hexbin density shading. `frames` is a Dataset or {name: Dataset} (e.g. train and
     test, drawn in different colours); frames the model flags as extrapolations are marked with crosses;
-    every panel states N, MAE and RMSE. Returns {name: errors}."""
+    every panel states N, MAE and RMSE, without the extrapolated frames (which the tables report in their own
+    rows; off-scale ones are drawn at the edge and their values given). Returns {name: errors} of all frames."""
     import warnings
 
     import matplotlib
@@ -170,6 +171,7 @@ def parity_plot(model, frames, path, title: str | None = None):
     out = {}
     force_set = None
     lo, hi = np.inf, -np.inf
+    errs, off_scale = {}, []
     for k, (name, data) in enumerate(sets.items()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExtrapolationWarning)
@@ -177,41 +179,57 @@ def parity_plot(model, frames, path, title: str | None = None):
         m = errors(pred, data)
         out[name] = m
         c = colours.get(name, f"C{k}")
-        ok = np.isfinite(data.energy)
-        x = _energy_per_atom(model, data, np.nan_to_num(data.energy))[ok]
-        y = _energy_per_atom(model, data, pred.energy)[ok]
-        ax[0].scatter(x, y, s=10 if name == "train" else 16, c=c, alpha=0.7, lw=0,
-                      label=f"{name}: N={ok.sum()}, MAE {m['energy_mae_meV_per_atom']:.1f}, "
-                            f"RMSE {m['energy_rmse_meV_per_atom']:.1f} meV/atom")
         flagged = np.zeros(len(data), bool)
         flagged[[f for f, _ in model.check_domain(data, warn=False)]] = True
-        fl = flagged[ok]
+        ok = np.isfinite(data.energy)
+        x = _energy_per_atom(model, data, np.nan_to_num(data.energy))
+        y = _energy_per_atom(model, data, pred.energy)
+        good = ok & ~flagged
+        # N, MAE, RMSE without the extrapolated frames where there are any (their own row in the tables)
+        keep = ~flagged
+        mk = errors(_subset_prediction(pred, data, keep), data.subset(np.flatnonzero(keep))) if flagged.any() else m
+        star = f" (without {flagged.sum()} extrapolated)" if flagged.any() else ""
+        ax[0].scatter(x[good], y[good], s=10 if name == "train" else 16, c=c, alpha=0.7, lw=0,
+                      label=f"{name}{star}: N={good.sum()}, MAE {mk['energy_mae_meV_per_atom']:.1f}, "
+                            f"RMSE {mk['energy_rmse_meV_per_atom']:.1f} meV/atom")
+        if good.any():
+            lo, hi = min(lo, x[good].min(), y[good].min()), max(hi, x[good].max(), y[good].max())
+        fl = ok & flagged
         if fl.any():
-            ax[0].scatter(x[fl], y[fl], s=70, marker="x", c="tab:red", lw=1.5,
-                          label=f"{name}: extrapolation ({fl.sum()} frame{'s' if fl.sum() > 1 else ''})")
-        if x.size:
-            lo, hi = min(lo, x.min(), y.min()), max(hi, x.max(), y.max())
-        err = (y - x) * 1000.0
-        if err.size:
-            ax[1].hist(err, bins=40, color=c, alpha=0.6, label=f"{name} (N={err.size})")
-        fok = np.isfinite(data.forces)
+            off_scale.append((name, x[fl], y[fl]))
+        errs[name] = ((y[good] - x[good]) * 1000.0, c)
+        fok = np.isfinite(data.forces) & np.repeat(keep, data.natoms)[:, None]
         if pred.forces is not None and fok.any() and (force_set is None or name != "train"):
-            force_set = (name, data.forces[fok], pred.forces[fok], m)
+            force_set = (name + star, data.forces[fok], pred.forces[fok], mk)
     if np.isfinite(lo):
         pad = 0.05 * (hi - lo + 1e-3)
-        ax[0].plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
-        ax[0].set_xlim(lo - pad, hi + pad)
-        ax[0].set_ylim(lo - pad, hi + pad)
+        lo, hi = lo - pad, hi + pad
+        ax[0].plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax[0].set_xlim(lo, hi)
+        ax[0].set_ylim(lo, hi)
+        for name, xs, ys in off_scale:
+            inside = (xs > lo) & (xs < hi) & (ys > lo) & (ys < hi)
+            what = ", ".join(f"{a:.2f} → {b:.2f}" for a, b in zip(xs[~inside][:3], ys[~inside][:3]))
+            ax[0].scatter(np.clip(xs, lo, hi), np.clip(ys, lo, hi), s=80, marker="x", c="tab:red", lw=1.8, clip_on=False, zorder=5,
+                          label=f"{name}: extrapolation, {len(xs)} frame{'s' if len(xs) > 1 else ''}"
+                                + (f" (off scale, DFT → predicted eV/atom: {what})" if what else ""))
     ref = "relative to the per-species reference energies" if getattr(model, "reference_energies", None) else ""
     ax[0].set_xlabel(f"DFT energy (eV/atom){chr(10) + ref if ref else ''}")
     ax[0].set_ylabel("predicted energy (eV/atom)")
     ax[0].legend(fontsize=7, loc="upper left")
     ax[0].set_title("(a) energies")
+    allerr = np.concatenate([e for e, _ in errs.values()]) if errs else np.zeros(0)
+    if allerr.size:
+        lim = float(np.percentile(np.abs(allerr), 99.5)) * 1.05 + 1e-6
+        bins = np.linspace(-lim, lim, 41)
+        for name, (e, c) in errs.items():
+            ax[1].hist(np.clip(e, -lim, lim), bins=bins, color=c, alpha=0.55, density=True,
+                       label=f"{name} (N={e.size}, RMSE {np.sqrt(np.mean(e ** 2)):.1f})")
     ax[1].axvline(0, c="k", lw=0.8)
     ax[1].set_xlabel("energy error, predicted - DFT (meV/atom)")
-    ax[1].set_ylabel("frames")
+    ax[1].set_ylabel("frames (normalised)")
     ax[1].legend(fontsize=8)
-    ax[1].set_title("(b) energy errors")
+    ax[1].set_title("(b) energy errors, extrapolations left out")
     if force_set is not None:
         name, fx, fy, m = force_set
         lim = float(np.percentile(np.abs(np.concatenate([fx, fy])), 99.9)) * 1.05 + 1e-9
@@ -221,10 +239,10 @@ def parity_plot(model, frames, path, title: str | None = None):
         ax[2].plot([-lim, lim], [-lim, lim], "k--", lw=0.8)
         ax[2].set_xlim(-lim, lim)
         ax[2].set_ylim(-lim, lim)
-        ax[2].text(0.03, 0.97, f"{name}: N={fx.size} components\nMAE {m['forces_mae_eV_per_A']:.3f} eV/Å\n"
+        ax[2].text(0.03, 0.97, f"{name}\nN={fx.size} components\nMAE {m['forces_mae_eV_per_A']:.3f} eV/Å\n"
                                f"RMSE {m['forces_rmse_eV_per_A']:.3f} eV/Å", transform=ax[2].transAxes, va="top",
                    fontsize=8, bbox=dict(fc="white", ec="0.7"))
-        ax[2].set_title(f"(c) forces, {name} set")
+        ax[2].set_title(f"(c) forces")
     else:
         ax[2].text(0.5, 0.5, "no forces", ha="center", transform=ax[2].transAxes)
     ax[2].set_xlabel("DFT force component (eV/Å)")
