@@ -38,8 +38,14 @@ class UsageError(Exception):
 
 
 # ------------------------------------------------------------------------------------------- helpers
+def _note(text):
+    """One line on stderr, after whatever stdout holds (so that piped output keeps its order)."""
+    sys.stdout.flush()
+    print(text, file=sys.stderr, flush=True)
+
+
 def _warn_line(w):
-    print(f"warning: {w.message}", file=sys.stderr)
+    _note(f"warning: {w.message}")
 
 
 def read_data(path, strict=False, what="DATA", labelled=True):
@@ -119,9 +125,9 @@ def apply_threads(args):
     n = ldrx.get_num_threads()
     free = free_cores(cores)
     if n > 1 and n > free + 0.5:
-        print(f"warning: {n} threads, but the load average leaves about {free:.1f} of {cores} cores free; OpenMP "
+        _note(f"warning: {n} threads, but the load average leaves about {free:.1f} of {cores} cores free; OpenMP "
               f"threads wait for each other when another process takes a core: consider --threads "
-              f"{max(1, int(free + 0.5))}", file=sys.stderr)
+              f"{max(1, int(free + 0.5))}")
     return n
 
 
@@ -206,11 +212,11 @@ def _fit(args):
         model.save(args.out)
         print(f"model written to {args.out}")
     else:
-        print("note: the model is not saved; add --out MODEL.ldrx to keep it", file=sys.stderr)
+        _note("note: the model is not saved; add --out MODEL.ldrx to keep it")
     if args.parity:
         if len(test) == 0:
-            print(f"note: the test set is empty (--test-fraction {args.test_fraction}); the parity plot shows "
-                  f"the training set only", file=sys.stderr)
+            _note(f"note: the test set is empty (--test-fraction {args.test_fraction}); the parity plot shows "
+                  f"the training set only")
         parity_plot(model, {"train": train, "test": test}, args.parity, title=f"{args.model} on {args.data}")
         print(f"parity plot written to {args.parity}")
     return 0
@@ -228,8 +234,8 @@ def _eval(args):
     seen = model.training_frames(data)
     sets = {str(args.data): data}
     if seen.any():
-        print(f"note: {int(seen.sum())} of the {len(data)} frames were in the model's training set; their "
-              f"errors are reported apart ('train' rows), the others as 'unseen'", file=sys.stderr)
+        _note(f"note: {int(seen.sum())} of the {len(data)} frames were in the model's training set; their "
+              f"errors are reported apart ('train' rows), the others as 'unseen'")
         sets = {"train": data.subset(np.flatnonzero(seen)), "unseen": data.subset(np.flatnonzero(~seen))}
     rows = metrics_rows(model, sets)
     print(table(rows, title=f"{model.family} model {args.model} on {args.data} (* without the frames flagged as "
@@ -261,7 +267,7 @@ def _predict(args):
     out = args.out
     write_predictions(data, pred, out)
     if out:
-        print(f"{len(data)} structure(s) predicted; written to {out}", file=sys.stderr)
+        _note(f"{len(data)} structure(s) predicted; written to {out}")
     return 0
 
 
@@ -371,7 +377,7 @@ def main(argv=None):
             code, text = 1, f"internal error ({type(exc).__name__}: {exc}); please report it with the output of --debug"
         text = " ".join(text.split())
         hint = "" if debug else " [--debug: traceback]" if code == 1 and "internal" in text else ""
-        print(f"ldrx: error: {text}{hint}", file=sys.stderr)
+        _note(f"ldrx: error: {text}{hint}")
         return code
 
 
