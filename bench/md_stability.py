@@ -35,7 +35,7 @@ def robust_min(train, species):
     from ldrx.models.base import DOMAIN_CUTOFF
     from ldrx.models.repulsion import ZBLBaseline
     d = _core.pair_min_distances(train.batch(), DOMAIN_CUTOFF, species)
-    return ZBLBaseline.from_training_distances(species, d, np.inf).r_outer, d.min(axis=0)
+    return ZBLBaseline.from_training_distances(species, d, np.inf, outlier_fraction=0.02).r_outer, d.min(axis=0)
 
 
 def run(model, atoms, args, label, train_min):
