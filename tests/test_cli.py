@@ -192,3 +192,15 @@ def test_model_repr(fitted):
     assert r.startswith("<ANN ann: species ") and "Li" in r and f"{m.n_parameters} parameters" in r
     assert "trained on 27 frames" in r and "ZBL" in r
     assert "not fitted" in repr(ldrx.models.make_model("snap"))
+
+
+def test_passive_wait_policy_unless_the_user_chose():
+    import subprocess
+    import sys
+    code = "import os, ldrx; print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    run = lambda extra: subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True,
+                                       text=True, check=True).stdout.split()
+    assert run({}) == ["PASSIVE", "None"]
+    assert run({"OMP_WAIT_POLICY": "active"}) == ["active", "None"]
+    assert run({"GOMP_SPINCOUNT": "1000"}) == ["None", "1000"]
