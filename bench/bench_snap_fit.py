@@ -94,7 +94,8 @@ def accuracy(args):
               f"ridge {m.hyper.ridge}: fit {fit_s:.1f} s, condition {m.info['condition']:.2e}", flush=True)
     print(ev.table(rows, title=f"LDR sample, 90:10 split (seed 0): {len(train)} train / {len(test)} test frames; "
                               f"test* leaves out {int(bad.sum())} frame(s) with atoms closer than 1 Å: "
-                              f"{[test.ids[f].split('/')[-1] for f in np.flatnonzero(bad)]}"))
+                              f"{[test.ids[f].split('/')[-1] for f in np.flatnonzero(bad)]}; "
+                              f"{ldrx.get_num_threads()} threads"))
 
 
 # ---------------------------------------------------------------------------------------------- tuning

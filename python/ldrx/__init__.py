@@ -7,7 +7,17 @@
     print(ldrx.evaluate.metrics(model, test))
 """
 
-from . import _core
+import os as _os
+
+# OpenMP threads that reach a barrier spin before they sleep; libgomp's default (300,000 spins) makes every
+# barrier slow when another process takes one of the cores: ANN prediction at 2 threads on a loaded 2-core
+# machine took 847 µs/atom with libgomp's default, 221 with GOMP_SPINCOUNT=10000 and 83 with a passive wait
+# policy (bench/threads_busy.py). Unless the user chose, threads wait passively. libgomp reads this when it
+# loads, so it applies only if no other library loaded libgomp first (e.g. torch imported before ldrx).
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+from . import _core  # noqa: E402
 from .data import Dataset
 from .errors import DataError, ModelFileError
 from .io import read

@@ -59,15 +59,15 @@ def run(args) -> int:
     import ldrx.select as sel
     try:
         grid = parse_grid(args.grid)
-        fixed = {k: _literal(v) for k, v in (s.split("=", 1) for s in args.set)} if args.set else {}
         bad = [s for s in args.set if "=" not in s]
         if bad:
             raise GridError(f"--set {bad[0]!r}: expected KEY=VALUE")
+        fixed = {k: _literal(v) for k, v in (s.split("=", 1) for s in args.set)} if args.set else {}
         score = _score(args.score)
         if args.threads:
             ldrx.set_num_threads(args.threads)
-        from .cli import _read
-        data = _read(args.data, args.strict)
+        from .cli import read_data
+        data = read_data(args.data, args.strict)
         groups = None if args.group == "frame" else args.group
         print(f"data: {len(data)} frames, {data.n_atoms} atoms; model {args.model}; {args.folds} folds grouped by "
               f"{args.group}; score {args.score}; threads {ldrx.get_num_threads()}", flush=True)

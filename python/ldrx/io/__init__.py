@@ -14,7 +14,7 @@ from ..data import Dataset
 from ..errors import DataError
 from .xsf import parse_xsf, read_xsf, write_xsf
 
-__all__ = ["read", "read_xsf", "write_xsf", "parse_xsf", "example_data_path"]
+__all__ = ["read", "read_xsf", "write_xsf", "parse_xsf", "example_data_path", "aenet_example_path"]
 
 
 def _natural_key(p: Path):
@@ -25,6 +25,12 @@ def example_data_path() -> Path:
     """Folder of the bundled example data: 335 structures of the LDR data set (Choyal, Sagar, Sai Gautam,
     JCTC 2024; sai-mat-group/mlip-disordered-rocksalts), XSF files with DFT energies and forces."""
     return Path(__file__).resolve().parent.parent / "data" / "ldr-sample"
+
+
+def aenet_example_path() -> Path:
+    """Folder of aenet 2.0.4's TiO2 example networks, ``Ti.15t-15t.nn`` and ``O.15t-15t.nn`` (MPL-2.0; see
+    its README.md), for ``ldrx.models.ANN.from_aenet``."""
+    return Path(__file__).resolve().parent.parent / "data" / "aenet-tio2"
 
 
 def _frames_to_dataset(frames, ids, infos):

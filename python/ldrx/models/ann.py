@@ -47,30 +47,31 @@ _ACT_NAMES = {v: k for k, v in ACTIVATIONS.items()}
 @dataclass
 class ANNHyper:
     """Hyper-parameters. Defaults are the LDR benchmark's aenet setting where it is known."""
-    hidden: tuple = (15, 15)          # hidden layer sizes
+    hidden: tuple = (15, 15)          # hidden layer sizes, e.g. (15, 15)
     activation: str = "tanh"          # linear | tanh | sigmoid | mtanh | twist (hidden layers)
-    epochs: int = 500                 # loss-and-gradient evaluations (aenet's ITERATIONS)
-    force_weight: float = 0.0         # 0: energies only (aenet); else weight of the force MSE
+    epochs: int = 500                 # L-BFGS epochs: loss-and-gradient evaluations (aenet's ITERATIONS)
+    force_weight: float = 0.0         # 0: energies only (aenet); else weight of the force MSE (normalised units)
     force_fraction: float = 1.0       # fraction of the frames with forces used in the force term
     l2: float = 0.0                   # weight decay: adds l2 / 2 * |w|^2 to the loss (normalised units)
-    radial_cutoff: float = 8.0
-    radial_order: int = 16
-    angular_cutoff: float = 6.5
-    angular_order: int = 4
-    r_min: float = 0.55               # atoms closer than this are an error (aenet's RMIN)
+    radial_cutoff: float = 8.0        # [Å] cut-off of the radial Chebyshev descriptor
+    radial_order: int = 16            # order of the radial Chebyshev expansion
+    angular_cutoff: float = 6.5       # [Å] cut-off of the angular Chebyshev descriptor
+    angular_order: int = 4            # order of the angular Chebyshev expansion
+    r_min: float = 0.55               # [Å] atoms closer than this are an error (aenet's RMIN)
     species: Optional[tuple] = None   # aenet ENV order; default: training species by atomic number
     typespin: Optional[tuple] = None  # species weights; default aenet's
-    reference_energies: Optional[dict] = None  # {element: eV}; default: least squares on the training set
+    reference_energies: Optional[dict] = None  # [eV] {element: energy}; default: least squares on the training set
     memory: int = 20                  # L-BFGS history (aenet: 20)
-    patience: Optional[int] = None    # stop after this many epochs without validation improvement
+    patience: Optional[int] = None    # [epochs] stop after this many without validation improvement
     valid_every: int = 1              # epochs between validation evaluations
     checkpoint: Optional[str] = None  # path of a checkpoint file; training resumes from it if present
-    checkpoint_every: int = 50
-    progress: bool = True
-    neighbour_cache_gb: float = 2.0   # cache neighbour lists for force training below this size
+    checkpoint_every: int = 50        # [epochs] between checkpoints
+    progress: bool = True             # show a progress bar
+    neighbour_cache_gb: float = 2.0   # [GB] cache neighbour lists for force training below this size
     descriptor: str = "chebyshev"     # a key of DESCRIPTORS: chebyshev (aenet; the radial_/angular_ settings above)
     descriptor_params: Optional[dict] = None  # settings of another descriptor, e.g. {"twojmax": 6} (bispectrum)
-    seed: int = 0
+    repulsion: Optional[str] = None   # "zbl": short-range ZBL baseline below the training set's shortest pairs; None: off
+    seed: int = 0                     # random seed of the initial weights and of force_fraction
 
     def validate(self):
         if self.descriptor not in DESCRIPTORS:
@@ -99,6 +100,8 @@ class ANNHyper:
             raise ValueError("r_min must be in [0, angular_cutoff)")
         if self.valid_every < 1 or self.checkpoint_every < 1:
             raise ValueError("valid_every and checkpoint_every must be >= 1")
+        if self.repulsion not in ("zbl", None):
+            raise ValueError(f"repulsion must be 'zbl' or None, got {self.repulsion!r}")
 
 
 def _chebyshev(species, h: ANNHyper, typespin=None):
@@ -130,6 +133,17 @@ class ANN(Model):
         self.species = []
         self.history = []
         self._fitted = False
+
+    def _describe(self):
+        h = self.hyper
+        arch = "-".join(str(n) for n in ([self.descriptor.size] if hasattr(self, "descriptor") else ["G"])
+                        + list(h.hidden) + [1])
+        return (f"Chebyshev descriptor (radial {h.radial_cutoff:g} Å order {h.radial_order}, angular "
+                f"{h.angular_cutoff:g} Å order {h.angular_order}), networks {arch} {h.activation} per species")
+
+    @property
+    def n_parameters(self):
+        return int(self.networks.n_params) if hasattr(self, "networks") else None
 
     # ------------------------------------------------------------------ pieces
     def _build(self, species, typespin=None):
@@ -180,9 +194,13 @@ class ANN(Model):
         self.check_species(train)
         self._check_distances(train)
         self.learn_domain(train)
-        if valid is not None:
+        train = self.subtract_baseline(train, h.repulsion)
+        if valid is not None and len(valid):
             self.check_species(valid)
             self._check_distances(valid)
+            valid = self.without_baseline(valid)
+        else:
+            valid = None
         rng = np.random.default_rng(h.seed)
         t0 = time.perf_counter()
 
@@ -450,7 +468,8 @@ class ANN(Model):
 
     def to_aenet(self, directory) -> dict:
         """Write one aenet ``.nn`` file per species into `directory` (named like aenet's examples,
-        e.g. ``Ti.15t-15t.nn``); returns {symbol: path}."""
+        e.g. ``Ti.15t-15t.nn``); returns {symbol: path}. The ZBL baseline (``repulsion``) is not part of
+        aenet's format and is not written: it is zero wherever atoms are no closer than in the training set."""
         from ..io.aenet import write_nn
         self._require_fitted()
         if self.hyper.descriptor != "chebyshev":

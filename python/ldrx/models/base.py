@@ -105,6 +105,8 @@ class Model:
     format_version: ClassVar[int] = 1
 
     species: list  # atomic numbers the model knows, in its own order
+    repulsion = None  # short-range baseline (ldrx.models.repulsion.ZBLBaseline) added to the predictions
+    training = None   # summary of the training set (learn_domain): frames, atoms, species, frame fingerprints
 
     # ---------------------------------------------------------------- to implement per family
     def fit(self, train: Dataset, valid: Dataset | None = None):  # pragma: no cover - abstract
@@ -121,10 +123,44 @@ class Model:
     def _from_state(cls, meta: dict, arrays: dict):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _describe(self) -> str:
+        """One line on the model's form (descriptor, cut-offs, architecture); families override it."""
+        return ""
+
+    @property
+    def n_parameters(self):
+        """Number of fitted parameters (None where a family does not say)."""
+        return None
+
     # ---------------------------------------------------------------- shared
     @property
     def is_fitted(self) -> bool:
         return getattr(self, "_fitted", False)
+
+    def __repr__(self):
+        from ase.data import chemical_symbols as cs
+        parts = [self._describe()]
+        if self.is_fitted:
+            parts.insert(0, "species " + "/".join(cs[z] for z in self.species))
+            if self.n_parameters is not None:
+                parts.append(f"{self.n_parameters} parameters")
+            t = self.training
+            if t:
+                parts.append(f"trained on {t['n_frames']} frames, {t['n_atoms']} atoms "
+                             f"({t['n_energies']} energies, {t['n_force_components']} force components)")
+            parts.append(repr(self.repulsion) if self.repulsion is not None else "no repulsive baseline")
+        else:
+            parts.append("not fitted")
+        return f"<{type(self).__name__} {self.family}: " + "; ".join(p for p in parts if p) + ">"
+
+    def training_frames(self, frames) -> np.ndarray:
+        """Boolean per frame of `frames`: True where the frame was in this model's training set (matched by
+        content, see frame_fingerprints; all False for models that do not record it)."""
+        data = as_dataset(frames)
+        known = (self.training or {}).get("fingerprints")
+        if known is None or len(known) == 0:
+            return np.zeros(len(data), bool)
+        return np.isin(frame_fingerprints(data), np.asarray(known, np.uint64))
 
     def _require_fitted(self):
         if not self.is_fitted:
@@ -154,13 +190,54 @@ class Model:
             raise DataError("no frames to predict")
         self.check_species(data)
         self.check_domain(data)
-        return self._predict(data, forces, stress)
+        pred = self._predict(data, forces, stress)
+        if self.repulsion is not None:
+            e, F, W = self.repulsion(data, forces=forces, virial=stress)
+            pred.energy = pred.energy + e
+            if forces and pred.forces is not None:
+                pred.forces = pred.forces + F
+            if stress and pred.stress is not None:
+                pred.stress = pred.stress + virial_to_stress(W, data)
+        return pred
 
     def learn_domain(self, train: Dataset):
         """Record the shortest distance between atoms of each pair of species in the training set (up to
         DOMAIN_CUTOFF); every family calls this in fit, and predict checks new frames against it."""
         d = _core.pair_min_distances(train.batch(), DOMAIN_CUTOFF, [int(z) for z in self.species])
         self.domain_min_distance = d.min(axis=0) if len(d) else None
+        self.training = {"n_frames": len(train), "n_atoms": int(train.n_atoms),
+                         "n_energies": int(np.isfinite(train.energy).sum()),
+                         "n_force_components": int(np.isfinite(train.forces).sum()),
+                         "fingerprints": frame_fingerprints(train)}
+
+    def subtract_baseline(self, data: Dataset, kind) -> Dataset:
+        """Set up the short-range repulsive baseline `kind` ('zbl' or None; see ldrx.models.repulsion)
+        from the training set's shortest pair distances and return `data` with its
+        energies, forces and stresses minus the baseline. Families call this in fit and train on the
+        result; predict adds the baseline back."""
+        if kind is None:
+            self.repulsion = None
+            return data
+        if kind != "zbl":
+            raise ValueError(f"repulsion must be 'zbl' or None, got {kind!r}")
+        from .repulsion import ZBLBaseline
+        d = _core.pair_min_distances(data.batch(), DOMAIN_CUTOFF, [int(z) for z in self.species])
+        self.repulsion = ZBLBaseline.from_training_distances(self.species, d, DOMAIN_CUTOFF)
+        return self.without_baseline(data)
+
+    def without_baseline(self, data: Dataset) -> Dataset:
+        """Labels of `data` minus the repulsive baseline (a new Dataset; `data` itself where it is zero)."""
+        if self.repulsion is None or len(data) == 0:
+            return data
+        e, F, W = self.repulsion(data, forces=True, virial=data.stress is not None)
+        if not (np.any(e) or np.any(F) or (W is not None and np.any(W))):
+            return data
+        out = data.subset(np.arange(len(data)))
+        out.energy = data.energy - e
+        out.forces = data.forces - F
+        if data.stress is not None:
+            out.stress = data.stress - np.nan_to_num(virial_to_stress(W, data))
+        return out
 
     def check_domain(self, data: Dataset, warn: bool = True):
         """Frames with a pair of atoms closer than DOMAIN_MARGIN x the shortest pair of the same species in
@@ -197,8 +274,16 @@ class Model:
         meta, arrays = self._state()
         if getattr(self, "domain_min_distance", None) is not None:
             arrays = {**arrays, "_domain_min_distance": self.domain_min_distance}
+        extra = {}
+        if self.repulsion is not None:
+            rmeta, rarr = self.repulsion.state()
+            extra["repulsion"] = rmeta
+            arrays = {**arrays, **{f"_repulsion_{k}": v for k, v in rarr.items()}}
+        if self.training is not None:
+            extra["training"] = {k: v for k, v in self.training.items() if k != "fingerprints"}
+            arrays = {**arrays, "_training_fingerprints": np.asarray(self.training["fingerprints"], np.uint64)}
         head = {"format": FILE_MAGIC, "family": self.family, "format_version": self.format_version,
-                "ldrx_version": __version__, "species": [int(z) for z in self.species], **meta}
+                "ldrx_version": __version__, "species": [int(z) for z in self.species], **meta, **extra}
         payload = {f"a_{k}": np.asarray(v) for k, v in arrays.items()}
         payload["meta"] = np.array(json.dumps(head, default=_json_default))
 
@@ -221,13 +306,38 @@ class Model:
                                  f"reads ({cls.family} version {cls.format_version}); upgrade ldrx "
                                  f"(file written by ldrx {meta.get('ldrx_version', '?')})")
         domain = arrays.pop("_domain_min_distance", None)
+        rep = {k[len("_repulsion_"):]: arrays.pop(k) for k in list(arrays) if k.startswith("_repulsion_")}
+        prints = arrays.pop("_training_fingerprints", None)
         with model_file_errors(path):
             model = cls._from_state(meta, arrays)
         model.domain_min_distance = domain
+        if "repulsion" in meta:
+            from .repulsion import ZBLBaseline
+            try:
+                model.repulsion = ZBLBaseline.from_state(meta["repulsion"], rep)
+            except (KeyError, ValueError) as exc:
+                raise ModelFileError(f"{path}: bad repulsive baseline ({exc})") from exc
+        if "training" in meta:
+            model.training = {**meta["training"], "fingerprints": prints if prints is not None else np.zeros(0, np.uint64)}
         if [int(z) for z in model.species] != [int(z) for z in meta["species"]]:
             raise ModelFileError(f"{path}: species in the header do not match the model body")
         model._fitted = True
         return model
+
+
+def frame_fingerprints(data: Dataset) -> np.ndarray:
+    """One 64-bit fingerprint per frame (atomic numbers, positions and cell rounded to 1e-6 Å), to
+    recognise training frames wherever the data files have moved."""
+    import hashlib
+    out = np.zeros(len(data), np.uint64)
+    for f in range(len(data)):
+        a0, a1 = data.offsets[f], data.offsets[f + 1]
+        h = hashlib.blake2b(digest_size=8)
+        h.update(np.ascontiguousarray(data.numbers[a0:a1], np.int32).tobytes())
+        h.update(np.round(data.positions[a0:a1], 6).tobytes())
+        h.update(np.round(data.cells[f], 6).tobytes())
+        out[f] = int.from_bytes(h.digest(), "little")
+    return out
 
 
 @contextlib.contextmanager

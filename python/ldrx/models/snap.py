@@ -125,6 +125,8 @@ class SNAPHyper:
                    whose info["group"] is that group.
     chunk_frames   frames per C++ call when accumulating (progress bar granularity).
     progress       show a progress bar (None: when the output is a terminal).
+    repulsion      "zbl": ZBL repulsion switched off below the training set's shortest distance of each
+                   species pair (:mod:`ldrx.models.repulsion`), so that MD does not collapse; None: off.
     seed           accepted for API uniformity; the fit is deterministic.
     """
     twojmax: int | None = None
@@ -147,6 +149,7 @@ class SNAPHyper:
     group_weights: dict | None = None
     chunk_frames: int = 2000
     progress: bool | None = None
+    repulsion: str | None = None
     seed: int = 0
 
     def __post_init__(self):
@@ -196,6 +199,8 @@ class SNAPHyper:
             self.group_weights = gw
         self.bzeroflag, self.switchflag = bool(self.bzeroflag), bool(self.switchflag)
         self.chunk_frames = max(1, int(self.chunk_frames))
+        if self.repulsion not in ("zbl", None):
+            raise ValueError(f"repulsion must be 'zbl' or None, got {self.repulsion!r}")
 
 
 #: the defaults chosen by grouped cross-validation (SNAPHyper; bench/bench_select.py)
@@ -267,6 +272,15 @@ class SNAP(Model):
         self.hyper = hyper_from_kwargs(SNAPHyper, hyper, "SNAP")
         self.species: list[int] = []
         self.info: dict = {}
+
+    def _describe(self):
+        h = self.hyper
+        return (f"{'quadratic ' if h.quadratic else ''}SNAP, bispectrum 2J={h.twojmax} "
+                f"({_core.bispectrum_ncoeff(h.twojmax)} components), rcutfac {h.rcutfac:g} Å")
+
+    @property
+    def n_parameters(self):
+        return int(self.coefficients.size) if hasattr(self, "coefficients") else None
 
     # ------------------------------------------------------------------ descriptor and parameters
     def _resolve_elements(self, species):
@@ -361,16 +375,19 @@ class SNAP(Model):
         return self._mean_std(*self._bispectrum_moments(data))
 
     def _prepare(self, train: Dataset):
-        """Species, element parameters, descriptor, domain and reference energies from the training set."""
+        """Species, element parameters, descriptor, domain and reference energies from the training set; returns
+        the training set less the repulsive baseline (the targets the linear model fits)."""
         h = self.hyper
         self.species = list(train.species)
         self.radelem, self.wj = self._resolve_elements(self.species)
         self._make_descriptor()
         self.learn_domain(train)
+        train = self.subtract_baseline(train, h.repulsion)
         if (np.isfinite(train.energy).any() and h.energy_weight > 0) or h.reference_energies is not None:
             self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies)
         else:
             self.reference_energies = {z: 0.0 for z in self.species}
+        return train
 
     def _penalty(self):
         """Ridge multipliers of all columns: quadratic_penalty for the quadratic ones, 1 for the others."""
@@ -423,7 +440,7 @@ class SNAP(Model):
         has_s = train.stress is not None and np.isfinite(train.stress).any() and h.stress_weight > 0
         if not (has_e or has_f or has_s):
             raise DataError("the training data hold no energies, forces or stresses with a non-zero weight")
-        self._prepare(train)
+        train = self._prepare(train)
         mean, std = self._standardisation(train)
         scale = 1.0 / std
         energy, forces, virial = self._targets(train)
@@ -532,8 +549,9 @@ class SNAP(Model):
     def to_lammps(self, prefix):
         """Write ``prefix.snapcoeff`` and ``prefix.snapparam`` for LAMMPS ``pair_style snap``:
         ``pair_coeff * * prefix.snapcoeff prefix.snapparam <elements in LAMMPS type order>``.
-        They hold everything (reference energies are in beta0), so LAMMPS gives ldrx's energies and forces.
-        Returns the two paths."""
+        They hold everything (reference energies are in beta0), so LAMMPS gives ldrx's energies and forces,
+        except for the ZBL baseline (``repulsion``), which is not exported: it is zero wherever atoms are no
+        closer than in the training set. Returns the two paths."""
         self._require_fitted()
         h = self.hyper
         prefix = str(prefix)

@@ -1,0 +1,45 @@
+"""Every ```python block of README.md runs as written (in a temporary folder, blocks in order, one namespace),
+and every `ldrx ...` command line the README shows parses."""
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _blocks(lang):
+    return re.findall(rf"```{lang}\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_readme_has_python_blocks():
+    assert _blocks("python")
+
+
+def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    import warnings
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__readme__"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k, block in enumerate(_blocks("python")):
+            code = compile(block, f"README.md python block {k + 1}", "exec")
+            exec(code, namespace)  # noqa: S102 - the README is part of this repository
+
+
+def test_readme_cli_commands_parse(monkeypatch):
+    """Each `ldrx ...` command in the README is accepted by the parser (not run: the main job trains for a minute)."""
+    from ldrx.cli import build_parser
+    text = README.read_text()
+    commands = set(re.findall(r"(?:^|&& |`)(ldrx (?:fit|eval|predict|params|info)[^`\n&|#]*)", text, flags=re.M))
+    assert any(c.startswith("ldrx fit example") for c in commands)
+    parser = build_parser()
+    for c in commands:
+        args = shlex.split(c.strip())[1:]
+        if any(a in ("...", "|") or set(a) <= set("[]|") for a in args) or any("|" in a or "[" in a for a in args):
+            continue  # a synopsis, not a command
+        try:
+            parser.parse_args(args)
+        except SystemExit as exc:
+            pytest.fail(f"README command does not parse: {c!r} ({exc})")
