@@ -151,9 +151,11 @@ class ANN(Model):
             raise DataError(f"{data.ids[f]} (frame {f}): {why}; the model's r_min is {self.hyper.r_min} Å")
 
     # ------------------------------------------------------------------ training
-    def fit(self, train: Dataset, valid: Dataset | None = None):
+    def fit(self, train: Dataset, valid: Dataset | None = None, monitor: Dataset | None = None):
         """Train on `train`; with `valid`, report its errors each epoch and keep the best-validating
-        networks (else the best on the training loss)."""
+        networks (else the best on the training loss). `monitor` (e.g. a test set) is only evaluated
+        each epoch and recorded in ``history`` as ``monitor_*`` errors, never used to choose networks
+        (learning curves against epochs, as in the LDR benchmark's Fig. 6)."""
         h = self.hyper
         if len(train) == 0:
             raise DataError("the training set is empty")
@@ -169,6 +171,9 @@ class ANN(Model):
             self._check_distances(valid)
         else:
             valid = None
+        if monitor is not None and len(monitor):
+            self.check_species(monitor)
+            self._check_distances(monitor)
         rng = np.random.default_rng(h.seed)
         t0 = time.perf_counter()
 
@@ -194,6 +199,7 @@ class ANN(Model):
 
         trainer = self._trainer(train, G, spi, rng, force_fraction=h.force_fraction)
         vtrainer = self._trainer(valid, None, None, rng) if valid is not None else None
+        mtrainer = self._trainer(monitor, None, None, rng) if monitor is not None and len(monitor) else None
         P = self.networks.n_params
         theta = self._initial_weights(rng)
         best = {"loss": np.inf, "theta": theta.copy(), "epoch": 0}
@@ -208,6 +214,7 @@ class ANN(Model):
                    dynamic_ncols=True)
         last_valid = {}
         stale = [0]
+        monitor_s = [0.0]
 
         def fun(x):
             loss, grad, info = trainer.loss_grad(x)
@@ -229,7 +236,12 @@ class ANN(Model):
                 track = vloss
             elif vtrainer is not None:
                 track = None
-            rec["time_s"] = time.perf_counter() - t0
+            rec["time_s"] = time.perf_counter() - t0 - monitor_s[0]
+            if mtrainer is not None:  # its cost is left out of time_s and train_time_s
+                tm = time.perf_counter()
+                _, _, minfo = mtrainer.loss_grad(x, False)
+                rec.update(self._rmse(minfo, "monitor"))
+                monitor_s[0] += time.perf_counter() - tm
             self.history.append(rec)
             if track is not None:
                 if track < best["loss"]:
@@ -257,7 +269,7 @@ class ANN(Model):
         self.best_epoch = best["epoch"]
         self.stop_reason = reason
         self.epochs_done = done
-        self.train_time_s = time.perf_counter() - t0
+        self.train_time_s = time.perf_counter() - t0 - monitor_s[0]
         if h.checkpoint:
             self._write_checkpoint(h.checkpoint, self.theta, done, best, train)
         self._fitted = True
