@@ -110,6 +110,7 @@ def main(argv=None):
     i = sub.add_parser("info", help="build and environment information")
     i.set_defaults(func=_info)
     from .benchmark.command import add_parser as _bench_parser; _bench_parser(sub)  # noqa: E702
+    from .apps.voltage import add_parser as _voltage_parser; _voltage_parser(sub)  # noqa: E702
     args = p.parse_args(argv)
     try:
         return args.func(args)
