@@ -14,6 +14,7 @@ def register(name, module, cls, **fixed):
 register("ann", "ldrx.models.ann", "ANN")
 register("snap", "ldrx.models.snap", "SNAP")
 register("qsnap", "ldrx.models.snap", "SNAP", quadratic=True)
+register("nequip", "ldrx.models.nequip", "NequIP")
 
 
 def _family_class(name):
