@@ -123,7 +123,8 @@ def disordered_rocksalt(composition: str, n_samples: int = 5, supercell=None, a:
     total = sum(cations.values()) * scale  # cations per O
     if abs(total - 1.0) > 1e-6:
         raise ValueError(f"composition {composition!r} is not a rocksalt (cations per O = {total:.3f}, need 1)")
-    base = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Li", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    fcc = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]  # rocksalt (Fm-3m): cations fcc, anions + (1/2, 0, 0)
+    base = Structure(Lattice.cubic(a), ["Li"] * 4 + ["O"] * 4, fcc + [[x + 0.5, y, z] for x, y, z in fcc])
     if supercell is None:
         fit = _fit_supercell([x * scale for x in cations.values()])
         if fit is None:
