@@ -346,6 +346,10 @@ def add_parser(subparsers):
 
 def _cmd(args):
     import ldrx
+    try:
+        import pymatgen.core  # noqa: F401
+    except ImportError:
+        raise ValueError("ldrx voltage builds its structures with pymatgen: pip install \"ldrx[pymatgen]\"") from None
     model = ldrx.load(args.model)
     tms = [t.strip() for t in args.tm.split(",") if t.strip()]
     bad = [t for t in tms if t not in TMS]

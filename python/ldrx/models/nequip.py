@@ -189,19 +189,12 @@ def make_config(h: NequIPHyper, type_names, train_file, val_file, out_dir) -> di
 
 def _run(cmd, env, cwd, log):
     with open(log, "a") as f:
-        f.write("$ " + " ".join(map(str, cmd)) + "\n")
         f.flush()
         proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         lines = Path(log).read_text(errors="replace").strip().splitlines()
         tail = next((l for l in reversed(lines) if l.strip()), "(no output)")
-        raise RuntimeError(f"{Path(cmd[0]).name} failed ({tail.strip()}); log: {log}")
-
-
-def _script(name):
-    """Path of a console script of the nequip package next to this Python, else on PATH."""
-    cand = Path(sys.executable).parent / name
-    return str(cand) if cand.exists() else (shutil.which(name) or name)
+        raise RuntimeError(f"nequip training failed ({tail.strip()}); log: {log}")
 
 
 class NequIP(Model):
@@ -239,7 +232,7 @@ class NequIP(Model):
         work = Path(h.workdir) if h.workdir else Path(tempfile.mkdtemp(prefix="ldrx-nequip-"))
         work.mkdir(parents=True, exist_ok=True)
         try:
-            self._train(train, e, work)
+            self._train(train, e, work.resolve())
         finally:
             if not h.workdir:
                 shutil.rmtree(work, ignore_errors=True)
@@ -263,14 +256,19 @@ class NequIP(Model):
         env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         log = work / "nequip.log"
         t0 = time.perf_counter()
-        _run([_script("nequip-train"), "-cp", str(work.resolve()), "-cn", "config.yaml",
-              f"hydra.run.dir={out.resolve()}"], env, work, log)
+        ckpt, pkg = out / "last.ckpt", work / "model.nequip.zip"
+        # one interpreter for `nequip-train` and `nequip-package build` (each start imports torch and Lightning)
+        code = ("import sys\n"
+                "from nequip.scripts.train import main as train\n"
+                "from nequip.scripts.package import main as package\n"
+                f"sys.argv = ['nequip-train', '-cp', {str(work.resolve())!r}, '-cn', 'config.yaml', "
+                f"'hydra.run.dir={out.resolve()}']\n"
+                "try:\n    train()\nexcept SystemExit as e:\n    if e.code: raise\n"
+                f"package(['build', {str(ckpt)!r}, {str(pkg)!r}])\n")
+        _run([sys.executable, "-c", code], env, work, log)
         self.train_time_s = time.perf_counter() - t0
-        ckpt = out / "last.ckpt"
-        if not ckpt.exists():
-            raise RuntimeError(f"nequip-train wrote no last.ckpt in {out}; log: {log}")
-        pkg = work / "model.nequip.zip"
-        _run([_script("nequip-package"), "build", str(ckpt), str(pkg)], env, work, log)
+        if not pkg.exists():
+            raise RuntimeError(f"nequip wrote no packaged model {pkg}; log: {log}")
         self.package = np.frombuffer(pkg.read_bytes(), dtype=np.uint8).copy()
         self.history = self._read_history(out)
         self.epochs_done = len(self.history)
