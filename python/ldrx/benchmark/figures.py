@@ -36,8 +36,9 @@ def make_figures(out: Path, cfg, records, histories, largest: int):
         return []
     files = [fig_errors(out / "fig_errors.png", models, records),
              fig_train_time(out / "fig_train_time.png", models, records, cfg.threads)]
-    if histories:
-        files.append(fig_epochs(out / "fig_epochs.png", histories, cfg.threads))
+    timed = {k: h for k, h in histories.items() if h and "time_s" in h[0]}  # per-epoch times (ANN)
+    if timed:
+        files.append(fig_epochs(out / "fig_epochs.png", timed, cfg.threads))
     for m in models:
         sizes = sorted({r["size"] for r in records if r["model"] == m.name})
         p = out / "predictions" / f"{m.name}-{sizes[-1]}.npz"
@@ -109,13 +110,14 @@ def fig_epochs(path, histories, threads):
                 ax[i, 1].plot(ep, te, color=c, lw=1.4, label=f"{n} structures")
         ax[i, 0].set_xlabel("epoch")
         ax[i, 0].set_ylabel("cumulative training time (s)")
-        ax[i, 0].set_title(f"{m}: training time against epochs ({threads} thread(s))")
+        ax[i, 0].set_title(f"{m}: training time ({threads} thread(s))")
         ax[i, 0].legend(fontsize=8)
         ax[i, 0].grid(alpha=0.3)
         ax[i, 1].set_xlabel("epoch")
         ax[i, 1].set_ylabel("energy RMSE (meV/atom)")
         ax[i, 1].set_yscale("log")
-        ax[i, 1].set_title(f"{m}: energy RMSE against epochs (test solid, train dashed)")
+        ax[i, 1].set_ylim(bottom=max(ax[i, 1].get_ylim()[0], 0.1))  # a perfect fit of the training set
+        ax[i, 1].set_title(f"{m}: energy RMSE (test solid, train dashed)")
         ax[i, 1].legend(fontsize=8)
         ax[i, 1].grid(alpha=0.3, which="both")
     fig.tight_layout()
