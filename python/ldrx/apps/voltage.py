@@ -175,9 +175,21 @@ def relax(atoms, model, fmax: float = 0.05, steps: int = 300, cell: bool = True)
         target = FrechetCellFilter(a)
     else:
         target = a
+    import warnings
+    from ..errors import ExtrapolationWarning
     opt = BFGS(target, logfile=None)
-    converged = bool(opt.run(fmax=fmax, steps=steps))
-    return a, float(a.get_potential_energy()), converged
+    with warnings.catch_warnings(record=True) as caught:  # one summary instead of one warning per step
+        warnings.simplefilter("always", ExtrapolationWarning)
+        converged = bool(opt.run(fmax=fmax, steps=steps))
+        energy = float(a.get_potential_energy())
+    extra = [w for w in caught if issubclass(w.category, ExtrapolationWarning)]
+    for w in caught:
+        if not issubclass(w.category, ExtrapolationWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if extra:
+        warnings.warn(f"relaxing {a.get_chemical_formula()}: {len(extra)} step(s) left the model's training "
+                      f"domain, e.g. {str(extra[-1].message).split(': ', 1)[-1]}", ExtrapolationWarning, stacklevel=2)
+    return a, energy, converged
 
 
 def _energy(model, atoms) -> float:
