@@ -30,7 +30,9 @@ import warnings
 
 #: Modules that add subcommands through their own add_parser(subparsers) (see the docstring); one line each.
 COMMAND_MODULES: list[str] = [
-    "ldrx.cli_select",   # ldrx cv
+    "ldrx.cli_select",            # ldrx cv
+    "ldrx.benchmark.command",     # ldrx bench
+    "ldrx.apps.voltage",          # ldrx voltage
 ]
 
 

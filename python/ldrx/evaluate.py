@@ -253,3 +253,10 @@ def parity_plot(model, frames, path, title: str | None = None):
     fig.savefig(path, dpi=200)
     plt.close(fig)
     return out if isinstance(frames, dict) else out["data"]
+
+
+def benchmark(config, out_dir, progress: bool = True, figures: bool = True) -> list:
+    """The LDR benchmark of a TOML configuration (path or dict) into `out_dir`: results.json, results.md,
+    figures; resumes finished cells. See :mod:`ldrx.benchmark`."""
+    from .benchmark import run
+    return run(config, out_dir, progress=progress, figures=figures)

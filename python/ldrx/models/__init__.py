@@ -16,6 +16,7 @@ register("snap", "ldrx.models.snap", "SNAP")
 register("qsnap", "ldrx.models.snap", "SNAP", quadratic=True)
 register("mtp", "ldrx.models.mtp", "MTP")
 register("gap", "ldrx.models.gap", "GAP")
+register("nequip", "ldrx.models.nequip", "NequIP")
 
 
 def _family_class(name):

@@ -181,10 +181,12 @@ class ANN(Model):
             raise DataError(f"{data.ids[f]} (frame {f}): {why}; the model's r_min is {self.hyper.r_min} Å")
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, valid=None):
+    def fit(self, train, valid=None, monitor=None):
         """Train on `train`; with `valid`, report its errors each epoch and keep the best-validating
-        networks (else the best on the training loss). Both may be a Dataset, an ASE Atoms or a list of
-        Atoms."""
+        networks (else the best on the training loss). `monitor` (e.g. a test set) is only evaluated
+        each epoch and recorded in ``history`` as ``monitor_*`` errors, never used to choose networks
+        (learning curves against epochs, as in the LDR benchmark's Fig. 6). Each may be a Dataset, an
+        ASE Atoms or a list of Atoms."""
         h = self.hyper
         train, valid = training_data(train, valid)
         if not np.isfinite(train.energy).any():
@@ -201,6 +203,9 @@ class ANN(Model):
             valid = self.without_baseline(valid)
         else:
             valid = None
+        if monitor is not None and len(monitor):
+            self.check_species(monitor)
+            self._check_distances(monitor)
         rng = np.random.default_rng(h.seed)
         t0 = time.perf_counter()
 
@@ -226,6 +231,7 @@ class ANN(Model):
 
         trainer = self._trainer(train, G, spi, rng, force_fraction=h.force_fraction)
         vtrainer = self._trainer(valid, None, None, rng) if valid is not None else None
+        mtrainer = self._trainer(monitor, None, None, rng) if monitor is not None and len(monitor) else None
         P = self.networks.n_params
         theta = self._initial_weights(rng)
         best = {"loss": np.inf, "theta": theta.copy(), "epoch": 0}
@@ -240,6 +246,7 @@ class ANN(Model):
                    dynamic_ncols=True)
         last_valid = {}
         stale = [0]
+        monitor_s = [0.0]
 
         def fun(x):
             loss, grad, info = trainer.loss_grad(x)
@@ -261,7 +268,12 @@ class ANN(Model):
                 track = vloss
             elif vtrainer is not None:
                 track = None
-            rec["time_s"] = time.perf_counter() - t0
+            rec["time_s"] = time.perf_counter() - t0 - monitor_s[0]
+            if mtrainer is not None:  # its cost is left out of time_s and train_time_s
+                tm = time.perf_counter()
+                _, _, minfo = mtrainer.loss_grad(x, False)
+                rec.update(self._rmse(minfo, "monitor"))
+                monitor_s[0] += time.perf_counter() - tm
             self.history.append(rec)
             if track is not None:
                 if track < best["loss"]:
@@ -289,7 +301,7 @@ class ANN(Model):
         self.best_epoch = best["epoch"]
         self.stop_reason = reason
         self.epochs_done = done
-        self.train_time_s = time.perf_counter() - t0
+        self.train_time_s = time.perf_counter() - t0 - monitor_s[0]
         if h.checkpoint:
             self._write_checkpoint(h.checkpoint, self.theta, done, best, train)
         self._fitted = True
