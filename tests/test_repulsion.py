@@ -80,12 +80,13 @@ def test_zero_beyond_the_switch_and_per_pair():
 
 def test_models_fit_without_it_on_their_data_and_save_it(tmp_path, ldr_sample):
     data = ldr_sample.subset(range(40))
-    m = ldrx.fit(data, model="snap", twojmax=4, progress=False)
+    m = ldrx.fit(data, model="snap", twojmax=4, progress=False, repulsion="zbl")
     assert m.repulsion is not None
     # switched off at the training set's shortest distances: zero on the training data
     e, F, W = m.repulsion(data)
     assert not e.any() and not F.any()
-    off = ldrx.fit(data, model="snap", twojmax=4, progress=False, repulsion=None)
+    off = ldrx.fit(data, model="snap", twojmax=4, progress=False)   # off by default
+
     assert off.repulsion is None
     assert np.array_equal(off.coefficients, m.coefficients)
     # closer than in training: the baseline adds a repulsion to the prediction

@@ -36,8 +36,7 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-class UsageError(Exception):
-    """A mistake on the command line: reported as one line, exit status 2."""
+from .errors import UsageError  # noqa: E402 - a mistake on the command line: one line, exit status 2
 
 
 # ------------------------------------------------------------------------------------------- helpers

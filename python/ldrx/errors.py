@@ -13,3 +13,8 @@ class ModelFileError(ValueError):
 class ExtrapolationWarning(UserWarning):
     """Frames unlike the training data (atoms closer than any such pair in the training set): the
     prediction is an extrapolation and its error can be far above the test error."""
+
+
+class UsageError(ValueError):
+    """A mistake in how a command was called (an option, a config file's key): the CLI reports it on one
+    line with exit status 2."""

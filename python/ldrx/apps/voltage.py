@@ -366,7 +366,8 @@ def _cmd(args):
     tms = [t.strip() for t in args.tm.split(",") if t.strip()]
     bad = [t for t in tms if t not in TMS]
     if bad:
-        raise ValueError(f"--tm: unknown transition metal {bad[0]!r}; choose from {','.join(TMS)}")
+        from ..errors import UsageError
+        raise UsageError(f"--tm: unknown transition metal {bad[0]!r}; choose from {','.join(TMS)}")
     results = layered_voltages(model, args.e_li, tms, relaxed=args.relax)
     for comp in args.composition:
         results.append(composition_voltage(model, comp, args.e_li, args.samples, args.seed, relaxed=args.relax))

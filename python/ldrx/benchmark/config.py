@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UsageError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.9/3.10
@@ -28,7 +30,7 @@ else:  # pragma: no cover - Python 3.9/3.10
 TOP_KEYS = {"data", "sizes", "test_fraction", "seed", "threads", "strict", "models", "title"}
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A mistake in a benchmark configuration; the message names the file and the key."""
 
 
