@@ -171,7 +171,9 @@ _NL_SCRIPT = textwrap.dedent("""
                                  {"OMP_DYNAMIC": "true", "OMP_NUM_THREADS": "4"}])
 def test_neighbour_list_with_a_smaller_team(env):
     """OpenMP may grant fewer threads than a region asks for; every atom must still be scanned."""
-    full = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")])}
+    # the subprocess imports the same ldrx as this test run (the installed package, or python/ in a dev tree)
+    pkg_root = str(Path(ldrx.__file__).resolve().parent.parent)
+    full = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([pkg_root, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", _NL_SCRIPT.format(tests=str(ROOT / "tests"))], env=full,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
