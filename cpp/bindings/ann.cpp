@@ -84,7 +84,8 @@ void register_ann(py::module_& m) {
         .def(py::init([](const AtomicNetworks& nets, CArray<double> x, CArray<int32_t> species, CArray<int64_t> offsets,
                          CArray<double> energy, CArray<double> energy_weight, double force_weight,
                          py::object descriptor, py::object batch, py::object inv_sigma, py::object forces,
-                         py::object force_frames, bool cache_neighbours) {
+                         py::object force_frames, bool cache_neighbours, std::vector<int64_t> chunk_bounds,
+                         double energy_weight_total, int64_t force_components_total) {
                  auto t = std::make_unique<PyANNTrainer>();
                  ANNTrainingData d;
                  const int64_t nf = offsets.size() - 1;
@@ -102,6 +103,9 @@ void register_ann(py::module_& m) {
                  t->keep = {x, species, offsets, energy, energy_weight};
                  d.force_weight = force_weight;
                  d.cache_neighbours = cache_neighbours;
+                 d.chunk_bounds = std::move(chunk_bounds);
+                 d.energy_weight_total = energy_weight_total;
+                 d.force_components_total = force_components_total;
                  if (force_weight > 0.0) {
                      auto is = inv_sigma.cast<CArray<double>>();
                      auto fr = forces.cast<CArray<double>>();
@@ -126,6 +130,8 @@ void register_ann(py::module_& m) {
              py::arg("energy_weight"), py::arg("force_weight") = 0.0, py::arg("descriptor") = py::none(),
              py::arg("batch") = py::none(), py::arg("inv_sigma") = py::none(), py::arg("forces") = py::none(),
              py::arg("force_frames") = py::none(), py::arg("cache_neighbours") = true,
+             py::arg("chunk_bounds") = std::vector<int64_t>(), py::arg("energy_weight_total") = -1.0,
+             py::arg("force_components_total") = int64_t(-1),
              py::keep_alive<1, 2>())
         .def("loss_grad", [](PyANNTrainer& t, CArray<double> theta, bool with_grad) {
             if (theta.size() != t.impl_params) throw std::invalid_argument("theta has the wrong size");
@@ -151,6 +157,18 @@ void register_ann(py::module_& m) {
             info["force_count"] = L.force_count;
             return py::make_tuple(L.loss, g, info);
         }, py::arg("theta"), py::arg("with_grad") = true)
+        .def_property_readonly("n_chunks", [](const PyANNTrainer& t) { return t.impl->n_chunks(); })
+        .def("chunk_partials", [](PyANNTrainer& t, CArray<double> theta, bool with_grad) {
+            if (theta.size() != t.impl_params) throw std::invalid_argument("theta has the wrong size");
+            py::array_t<double> out({t.impl->n_chunks(), 6 + t.impl_params});
+            {
+                py::gil_scoped_release nogil;
+                t.impl->chunk_partials(theta.data(), with_grad, out.mutable_data());
+            }
+            return out;
+        }, py::arg("theta"), py::arg("with_grad") = true,
+           "per chunk [n_chunks, 6 + n_params]: loss_energy, loss_forces, energy_sse, energy_count, force_sse, "
+           "force_count, gradient; to be summed in chunk order (ldrx.parallel.ordered_sum)")
         .def("frame_energies", [](const PyANNTrainer& t, CArray<double> theta) {
             if (theta.size() != t.impl_params) throw std::invalid_argument("theta has the wrong size");
             py::array_t<double> out(t.keep[2].cast<py::array>().size() - 1);

@@ -36,6 +36,10 @@ def _read(path, strict):
 def _fit(args):
     import ldrx
     from ldrx.evaluate import metrics, parity_plot, table
+    from ldrx.parallel import world
+    if world().size > 1:  # started by mpiexec: data-parallel fit
+        from ldrx import cli_mpi
+        return cli_mpi.fit(args, world())
     if args.threads:
         ldrx.set_num_threads(args.threads)
     data = _read(args.data, args.strict)

@@ -109,11 +109,16 @@ class Model:
         self.check_domain(data)
         return self._predict(data, forces, stress)
 
-    def learn_domain(self, train: Dataset):
+    def learn_domain(self, train: Dataset, comm=None):
         """Record the shortest distance between atoms of each pair of species in the training set (up to
-        DOMAIN_CUTOFF); every family calls this in fit, and predict checks new frames against it."""
+        DOMAIN_CUTOFF); every family calls this in fit, and predict checks new frames against it. With an MPI
+        `comm` (ldrx.parallel), `train` is this rank's shard and the minimum is taken over all ranks."""
         d = _core.pair_min_distances(train.batch(), DOMAIN_CUTOFF, [int(z) for z in self.species])
-        self.domain_min_distance = d.min(axis=0) if len(d) else None
+        local = d.min(axis=0) if len(d) else None
+        if comm is not None and comm.size > 1:
+            parts = [m for m in comm.allgather(local) if m is not None]
+            local = np.minimum.reduce(parts) if parts else None
+        self.domain_min_distance = local
 
     def check_domain(self, data: Dataset, warn: bool = True):
         """Frames with a pair of atoms closer than DOMAIN_MARGIN x the shortest pair of the same species in
@@ -209,13 +214,21 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def fit_reference_energies(train: Dataset, species, given=None) -> dict:
+def fit_reference_energies(train: Dataset, species, given=None, comm=None) -> dict:
     """Per-species reference energies {Z: eV}: `given` (dict keyed by symbol or Z) or a least-squares
-    fit on the training compositions (see Dataset.fit_reference_energies)."""
+    fit on the training compositions (see Dataset.fit_reference_energies). With an MPI `comm`
+    (ldrx.parallel), `train` is this rank's shard: the compositions and energies (n_species + 1 numbers a
+    frame) are gathered in rank order and every rank solves the serial problem."""
     if given is not None:
         refs = element_values(given, "reference_energies")
         missing = set(int(z) for z in species) - set(refs)
         if missing:
             raise ValueError(f"reference energies missing for atomic numbers {sorted(missing)}")
         return refs
+    if comm is not None and comm.size > 1:
+        from ..data import reference_energies_lstsq
+        from ..parallel import gather_concat
+        species = [int(z) for z in species]
+        return reference_energies_lstsq(gather_concat(train.composition(species), comm),
+                                        gather_concat(train.energy, comm), species)
     return train.fit_reference_energies(species)

@@ -169,6 +169,34 @@ def n_columns(ncoeff, quadratic) -> int:
     return 1 + ncoeff + (ncoeff * (ncoeff + 1) // 2 if quadratic else 0)
 
 
+class _NormalEquations:
+    """A^T A, A^T b and b^T b of some rows: a leaf or node of the fixed-order sum (ldrx.parallel)."""
+
+    __slots__ = ("ata", "atb", "btb")
+
+    def __init__(self, ata, atb, btb):
+        self.ata, self.atb, self.btb = ata, atb, float(btb)
+
+    def __add__(self, other):
+        self.ata += other.ata  # in place: the left operand is a partial sum nobody else holds
+        self.atb += other.atb
+        return _NormalEquations(self.ata, self.atb, self.btb + other.btb)
+
+
+def _reduce_stack(stack, comm):
+    """The total of every rank's unfinished tree nodes on rank 0, received one rank at a time in rank order (so
+    rank 0 holds its stack plus one other rank's: O(log n_chunks) matrices), None on the other ranks."""
+    if comm.size == 1:
+        return stack.total()
+    if comm.is_root:
+        for r in range(1, comm.size):
+            for level, index, value in comm.recv(source=r):
+                stack.push(level, index, value)
+        return stack.total()
+    comm.send(stack.stack, dest=0)
+    return None
+
+
 def _alpha_matrix(alpha_upper, nc):
     """Symmetric alpha from the upper-triangle vector (k outer, l = k..nc-1 inner): the quadratic energy
     0.5 sum_k a_kk B_k^2 + sum_{k<l} a_kl B_k B_l is 0.5 B^T A B."""
@@ -249,19 +277,27 @@ class SNAP(Model):
             virial[ok] = -data.stress[ok] * (vol[ok] / data.natoms[ok])[:, None]
         return energy, data.forces, virial
 
-    def _standardisation(self, data: Dataset):
-        """Per-species mean and standard deviation of the bispectrum over the training atoms."""
+    def _standardisation(self, data: Dataset, bounds, k0, comm):
+        """Per-species mean and standard deviation of the bispectrum over the training atoms (of all ranks:
+        per-chunk sums added in the fixed chunk order, see ldrx.parallel)."""
+        from ..parallel import ordered_sum
         ns, nc = len(self.species), self.ncoeff
-        s1, s2, cnt = np.zeros((ns, nc)), np.zeros((ns, nc)), np.zeros(ns)
         index = {z: k for k, z in enumerate(self.species)}
-        step = self.hyper.chunk_frames
-        for f0 in range(0, len(data), step):
-            part = data[f0:f0 + step]
-            B = self.descriptor.compute(part)
-            sp = np.array([index[z] for z in part.numbers])
-            np.add.at(s1, sp, B)
-            np.add.at(s2, sp, B * B)
-            cnt += np.bincount(sp, minlength=ns)
+
+        def chunk_sums():
+            parts = []
+            for k in range(len(bounds) - 1):
+                part = data[bounds[k]:bounds[k + 1]]
+                s1, s2, cnt = np.zeros((ns, nc)), np.zeros((ns, nc)), np.zeros((ns, 1))
+                B = self.descriptor.compute(part)
+                sp = np.array([index[z] for z in part.numbers])
+                np.add.at(s1, sp, B)
+                np.add.at(s2, sp, B * B)
+                cnt[:, 0] = np.bincount(sp, minlength=ns)
+                parts.append(np.hstack([s1, s2, cnt]))
+            return parts
+        tot = ordered_sum(comm.check(chunk_sums), k0, comm)
+        s1, s2, cnt = tot[:, :nc], tot[:, nc:2 * nc], tot[:, 2 * nc]
         n = np.maximum(cnt, 1)[:, None]
         mean = s1 / n
         var = np.maximum(s2 / n - mean ** 2, 0.0)
@@ -270,27 +306,39 @@ class SNAP(Model):
         std[tiny] = 1.0   # a constant component (or a species with one atom): leave it unscaled
         return mean, std
 
-    def fit(self, train, valid=None):
-        """Fit to a Dataset (or Atoms / list of Atoms) with energies and/or forces (and stress)."""
+    def fit(self, train, valid=None, comm=None):
+        """Fit to a Dataset (or Atoms / list of Atoms) with energies and/or forces (and stress).
+
+        comm: an mpi4py communicator for a data-parallel fit (see :mod:`ldrx.parallel`): `train` and `valid` are
+        this rank's shards; the normal equations of chunks of `chunk_frames` frames are summed over the ranks in
+        a fixed order and solved on rank 0, which broadcasts the coefficients: every rank gets, bit for bit,
+        the coefficients of a serial fit on the whole set."""
+        from ..parallel import as_comm, chunk_bounds, global_counts, redistribute
         t0 = time.perf_counter()
         h = self.hyper
+        c = as_comm(comm)
+        comm_t0 = c.comm_time
         train = as_dataset(train)
-        if len(train) == 0:
+        frames, _ = global_counts(train, c)
+        if frames.sum() == 0:
             raise DataError("no training frames")
-        has_e = np.isfinite(train.energy).any() and h.energy_weight > 0
-        has_f = np.isfinite(train.forces).any() and h.force_weight > 0
-        has_s = train.stress is not None and np.isfinite(train.stress).any() and h.stress_weight > 0
+        train, k0, bounds = redistribute(train, c, chunk_bounds(frames.sum(), frames_per_chunk=h.chunk_frames))
+        flags = np.array(c.allgather([np.isfinite(train.energy).any(), np.isfinite(train.forces).any(),
+                                      train.stress is not None and np.isfinite(train.stress).any()])).any(axis=0)
+        has_e = flags[0] and h.energy_weight > 0
+        has_f = flags[1] and h.force_weight > 0
+        has_s = flags[2] and h.stress_weight > 0
         if not (has_e or has_f or has_s):
             raise DataError("the training data hold no energies, forces or stresses with a non-zero weight")
-        self.species = list(train.species)
+        self.species = sorted(set().union(*c.allgather(train.species)))
         self.radelem, self.wj = self._resolve_elements(self.species)
         self._make_descriptor()
-        self.learn_domain(train)
+        self.learn_domain(train, comm=c)
         if has_e or h.reference_energies is not None:
-            self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies)
+            self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies, comm=c)
         else:
             self.reference_energies = {z: 0.0 for z in self.species}
-        mean, std = self._standardisation(train)
+        mean, std = self._standardisation(train, bounds, k0, c)
         scale = 1.0 / std
         energy, forces, virial = self._targets(train)
         w = self._frame_weights(train)
@@ -301,6 +349,8 @@ class SNAP(Model):
         penalty[1 + nc:] = h.quadratic_penalty
         penalty = np.tile(penalty, ns)
         if h.solver == "svd":
+            if c.size > 1:
+                raise ValueError("solver='svd' builds the whole design matrix on one process; over MPI use solver='ridge'")
             n_rows = (int(np.isfinite(energy).sum()) * (h.energy_weight > 0)
                       + int(np.isfinite(forces).sum()) * (h.force_weight > 0)
                       + (0 if virial is None else int(np.isfinite(virial).sum())))
@@ -313,34 +363,50 @@ class SNAP(Model):
             n_rows, btb = len(b), float(b @ b)
             del A
         else:
-            ata, atb = np.zeros((ns * P, ns * P)), np.zeros(ns * P)
-            btb, n_rows = 0.0, 0
+            # one chunk (chunk_frames frames) at a time, each from zero; the chunks are the leaves of the fixed-order
+            # sum over chunks and ranks (ldrx.parallel.ordered_sum), which keeps O(log n_chunks) partial matrices
+            from ..parallel import _TreeStack
             from tqdm.auto import tqdm
-            step = h.chunk_frames
-            with tqdm(total=len(train), desc=f"{'q' if h.quadratic else ''}SNAP normal equations", unit="frame",
-                      disable=(not h.progress) if h.progress is not None else None, leave=False) as bar:
-                for f0 in range(0, len(train), step):
-                    sl = slice(f0, min(f0 + step, len(train)))
-                    part = train[sl]
-                    a0, a1 = train.offsets[sl.start], train.offsets[sl.stop]
-                    out = _core.snap_normal_equations(
-                        self.descriptor._impl, part.batch(), mean, scale, h.quadratic, energy[sl], forces[a0:a1],
-                        w[0, sl], w[1, sl], None if virial is None else virial[sl], None if virial is None else w[2, sl],
-                        ata, atb)
-                    btb += out[0]
-                    n_rows += out[1]
-                    bar.update(sl.stop - sl.start)
-            sol = linear.solve_normal_equations(ata, atb, ridge=h.ridge, penalty=penalty, overwrite=True)
-            del ata
+
+            def accumulate():
+                stack, n_rows = _TreeStack(), 0
+                with tqdm(total=len(train), desc=f"{'q' if h.quadratic else ''}SNAP normal equations", unit="frame",
+                          disable=((not h.progress) if h.progress is not None else None) or not c.is_root,
+                          leave=False) as bar:
+                    for k in range(len(bounds) - 1):
+                        sl = slice(int(bounds[k]), int(bounds[k + 1]))
+                        part = train[sl]
+                        a0, a1 = train.offsets[sl.start], train.offsets[sl.stop]
+                        ata, atb = np.zeros((ns * P, ns * P)), np.zeros(ns * P)
+                        out = _core.snap_normal_equations(
+                            self.descriptor._impl, part.batch(), mean, scale, h.quadratic, energy[sl], forces[a0:a1],
+                            w[0, sl], w[1, sl], None if virial is None else virial[sl],
+                            None if virial is None else w[2, sl], ata, atb)
+                        stack.push(0, k0 + k, _NormalEquations(ata, atb, out[0]))
+                        n_rows += out[1]
+                        bar.update(sl.stop - sl.start)
+                return stack, n_rows
+            stack, n_rows = c.check(accumulate)
+            n_rows = sum(c.allgather(n_rows))
+            ne = _reduce_stack(stack, c)
+            sol = None
+            if c.is_root:
+                btb = ne.btb
+                sol = linear.solve_normal_equations(ne.ata, ne.atb, ridge=h.ridge, penalty=penalty, overwrite=True)
+            del ne
+            sol, btb = c.bcast((sol, btb if c.is_root else None))
         x = sol.x.reshape(ns, P)
         self.coefficients = self._fold(x, mean, scale)
         self._fitted = True
         self.info = {"fit_seconds": time.perf_counter() - t0, "rows": int(n_rows), "columns": int(ns * P),
                      "condition": float(sol.condition), "solver": sol.method, "rank": int(sol.rank),
                      "weighted_target_norm2": float(btb)}
+        if c.size > 1:
+            self.info.update(ranks=c.size, comm_seconds=c.comm_time - comm_t0)
         if valid is not None:
             from ..evaluate import errors
-            self.info["valid_metrics"] = errors(self.predict(valid, stress=False), as_dataset(valid))
+            valid = as_dataset(valid)
+            self.info["valid_metrics"] = errors(c.check(self.predict, valid, stress=False), valid, comm=c)
         return self
 
     def _fold(self, x, mean, scale):
