@@ -6,7 +6,6 @@ write the coefficients (rank 0) to an .npz, so the test can compare 1 rank with 
 import sys
 
 import numpy as np
-from mpi4py import MPI
 
 import ldrx
 from ldrx.parallel import as_comm, read_shard
@@ -14,12 +13,12 @@ from ldrx.parallel import as_comm, read_shard
 WJ = {s: 1.0 for s in ("Li", "O", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu")}
 
 
-def main(out, n_frames):
-    comm = MPI.COMM_WORLD
+def fits(comm, n_frames):
+    """The fits on this rank's shard (comm None: serially, on everything); the results as a dict."""
     c = as_comm(comm)
     data = read_shard(ldrx.io.example_data_path(), c, on_error="skip")
     # the first n_frames frames of the global set: shards in rank order
-    counts = c.allgather(len(data))
+    counts = c.allgather(len(data))  # (serial: [len(data)])
     start = sum(counts[:c.rank])
     data = data[np.arange(len(data))[(np.arange(len(data)) + start) < n_frames]]
     train, valid = ldrx.parallel.split_shard(data, c, 0.2, seed=1)
@@ -31,11 +30,16 @@ def main(out, n_frames):
     annv = ldrx.models.ANN(epochs=8, hidden=(3,), radial_order=3, angular_order=1, radial_cutoff=4.5,
                            angular_cutoff=3.5, progress=False, seed=5).fit(train, valid, comm=comm)
     m = ldrx.evaluate.metrics(ann, valid, comm=comm)
-    if c.is_root:
-        np.savez(out, snap=snap.coefficients, qsnap=qsnap.coefficients, ann=ann.theta,
-                 ann_mean=ann.feature_mean, ann_std=ann.feature_std, annv=annv.theta,
-                 annv_best=annv.best_epoch, valid_e=m["energy_rmse_meV_per_atom"], valid_f=m["forces_rmse_eV_per_A"],
-                 ranks=c.size)
+    return dict(snap=snap.coefficients, qsnap=qsnap.coefficients, ann=ann.theta, ann_mean=ann.feature_mean,
+                ann_std=ann.feature_std, annv=annv.theta, annv_best=annv.best_epoch,
+                valid_e=m["energy_rmse_meV_per_atom"], valid_f=m["forces_rmse_eV_per_A"], ranks=c.size)
+
+
+def main(out, n_frames):
+    from mpi4py import MPI
+    res = fits(MPI.COMM_WORLD, n_frames)
+    if MPI.COMM_WORLD.Get_rank() == 0:
+        np.savez(out, **res)
 
 
 if __name__ == "__main__":
