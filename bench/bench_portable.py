@@ -50,7 +50,8 @@ def measure(repeat):
     out = {"isa": _dispatch.ISA, "atoms": n}
     out["cheb_fwd_us"] = best(lambda: cheb.compute(data)) / n * 1e6
     out["cheb_fwd_bwd_us"] = out["cheb_fwd_us"] + best(lambda: cheb.backward(data, dG)) / n * 1e6
-    bis = Bispectrum(twojmax=8, rcutfac=4.2)
+    syms = data.symbols
+    bis = Bispectrum(twojmax=8, rcutfac=4.2, radelem={s: 0.5 for s in syms}, wj={s: 1.0 for s in syms})
     out["bisp_fwd_us"] = best(lambda: bis.compute(data)) / n * 1e6
     m = ldrx.models.ANN(epochs=1, progress=False)
     m.fit(data)

@@ -128,3 +128,20 @@ def test_cli_fit_over_two_ranks_prints_the_serial_numbers(tmp_path):
     table = [ln for ln in r.stdout.splitlines() if ln.startswith(("train", "test"))]
     assert table and table == [ln for ln in serial.stdout.splitlines() if ln.startswith(("train", "test"))]
     assert np.array_equal(ldrx.load(tmp_path / "m.ldrx").coefficients, ldrx.load(tmp_path / "s.ldrx").coefficients)
+
+
+def test_ann_chunk_partials_sum_to_the_trainer_loss_and_gradient(ldr_sample):
+    """The per-chunk partials that fits reduce (in tree order) add up to the C++ trainer's own sum."""
+    from ldrx.models.ann import ANN
+    data = ldr_sample[:40]
+    m = ANN(epochs=0, hidden=(4,), radial_order=4, angular_order=2, radial_cutoff=5.0, angular_cutoff=4.0,
+            progress=False, force_weight=0.5).fit(data)
+    tr = m._trainer(data, None, None, np.random.default_rng(0), bounds=chunk_bounds(len(data), data.n_atoms))
+    theta = m.theta + 0.1
+    parts = tr.chunk_partials(theta)
+    assert parts.shape == (tr.n_chunks, 6 + len(theta)) and tr.n_chunks > 1
+    tot = ordered_sum(parts, 0, SERIAL)
+    loss, grad, info = tr.loss_grad(theta)
+    assert tot[0] + tot[1] == pytest.approx(loss, rel=1e-13)
+    assert np.allclose(tot[6:], grad, rtol=1e-12, atol=1e-14 * np.abs(grad).max())
+    assert tot[3] == info["energy_count"] and tot[5] == info["force_count"]
