@@ -92,7 +92,9 @@ void register_ann(py::module_& m) {
         .def(py::init([](const AtomicNetworks& nets, const py::object& x_, const py::object& species_,
                          const py::object& offsets_, const py::object& energy_, const py::object& energy_weight_,
                          double force_weight, py::object descriptor, py::object batch, py::object inv_sigma,
-                         py::object forces, py::object force_frames, bool cache_neighbours) {
+                         py::object forces, py::object force_frames, bool cache_neighbours,
+                         std::vector<int64_t> chunk_bounds, double energy_weight_total,
+                         int64_t force_components_total) {
                  auto t = std::make_unique<PyANNTrainer>();
                  ANNTrainingData d;
                  const auto offsets = input_array<int64_t>(offsets_, "offsets", {kAny}, "[n_frames + 1]");
@@ -113,6 +115,9 @@ void register_ann(py::module_& m) {
                  t->keep = {x, species, offsets, energy, energy_weight};
                  d.force_weight = force_weight;
                  d.cache_neighbours = cache_neighbours;
+                 d.chunk_bounds = std::move(chunk_bounds);
+                 d.energy_weight_total = energy_weight_total;
+                 d.force_components_total = force_components_total;
                  if (force_weight > 0.0) {
                      const int64_t S = nets.n_species(), n_in = nets.n_inputs();
                      auto is = input_array<double>(inv_sigma, "inv_sigma", {S, n_in}, "[n_species, n_inputs]");
@@ -140,6 +145,8 @@ void register_ann(py::module_& m) {
              py::arg("energy_weight"), py::arg("force_weight") = 0.0, py::arg("descriptor") = py::none(),
              py::arg("batch") = py::none(), py::arg("inv_sigma") = py::none(), py::arg("forces") = py::none(),
              py::arg("force_frames") = py::none(), py::arg("cache_neighbours") = true,
+             py::arg("chunk_bounds") = std::vector<int64_t>(), py::arg("energy_weight_total") = -1.0,
+             py::arg("force_components_total") = int64_t(-1),
              py::keep_alive<1, 2>())
         .def("loss_grad", [](PyANNTrainer& t, const py::object& theta_, bool with_grad) {
             const auto theta = input_array<double>(theta_, "theta", {t.impl_params}, "[n_params]");
@@ -166,7 +173,29 @@ void register_ann(py::module_& m) {
             info["force_count"] = L.force_count;
             return py::make_tuple(L.loss, g, info);
         }, py::arg("theta"), py::arg("with_grad") = true,
-           "(loss, gradient or None, info); safe to call from several Python threads (calls run one at a time)");
+           "(loss, gradient or None, info); safe to call from several Python threads (calls run one at a time)")
+        .def_property_readonly("n_chunks", [](const PyANNTrainer& t) { return t.impl->n_chunks(); })
+        .def("chunk_partials", [](PyANNTrainer& t, const py::object& theta_, bool with_grad) {
+            const auto theta = input_array<double>(theta_, "theta", {t.impl_params}, "[n_params]");
+            py::array_t<double> out({t.impl->n_chunks(), 6 + t.impl_params});
+            {
+                py::gil_scoped_release nogil;
+                std::lock_guard<std::mutex> lock(t.busy);
+                t.impl->chunk_partials(theta.data(), with_grad, out.mutable_data());
+            }
+            return out;
+        }, py::arg("theta"), py::arg("with_grad") = true,
+           "per chunk [n_chunks, 6 + n_params]: loss_energy, loss_forces, energy_sse, energy_count, force_sse, "
+           "force_count, gradient; to be summed in chunk order (ldrx.parallel.ordered_sum)")
+        .def("frame_energies", [](PyANNTrainer& t, const py::object& theta_) {
+            const auto theta = input_array<double>(theta_, "theta", {t.impl_params}, "[n_params]");
+            py::array_t<double> out(t.keep[2].cast<py::array>().size() - 1);
+            {
+                py::gil_scoped_release nogil;
+                t.impl->frame_energies(theta.data(), out.mutable_data());
+            }
+            return out;
+        }, py::arg("theta"));
 }
 
 }  // namespace ldrx

@@ -13,7 +13,11 @@ void register_soap(py::module_& m);
 void register_gap(py::module_& m);
 }  // namespace ldrx
 
-PYBIND11_MODULE(_core, m) {
+#ifndef LDRX_MODULE_NAME
+#define LDRX_MODULE_NAME _core
+#endif
+
+PYBIND11_MODULE(LDRX_MODULE_NAME, m) {
     m.doc() = "ldrx compiled core: neighbour lists, descriptors and model kernels";
     ldrx::register_core(m);
     ldrx::register_chebyshev(m);

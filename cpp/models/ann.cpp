@@ -327,6 +327,22 @@ ANNTrainer::ANNTrainer(const AtomicNetworks& nets, const ANNTrainingData& data) 
             nl_ready_.assign(d_.n_frames, 0);
         }
     }
+    if (d_.energy_weight_total >= 0.0) energy_weight_sum_ = d_.energy_weight_total;
+    if (d_.force_components_total >= 0) n_force_components_ = d_.force_components_total;
+    const int64_t nf = d_.n_frames;
+    if (!d_.chunk_bounds.empty()) {
+        bounds_ = d_.chunk_bounds;
+        if (bounds_.front() != 0 || bounds_.back() != nf)
+            throw std::invalid_argument("chunk bounds must run from 0 to the number of frames");
+        for (size_t k = 1; k < bounds_.size(); ++k)
+            if (bounds_[k] < bounds_[k - 1]) throw std::invalid_argument("chunk bounds must not decrease");
+    } else {
+        // fixed chunking (about 512 atoms each): results do not depend on the number of threads
+        const int64_t na = d_.offsets[nf];
+        const int64_t K = frame_chunk_count(nf, na, 512);
+        bounds_.resize(K + 1);
+        for (int64_t k = 0; k <= K; ++k) bounds_[k] = nf * k / K;
+    }
 }
 
 void ANNTrainer::run_chunk(const double* theta, int64_t f0, int64_t f1, double* grad, ANNLoss& acc) {
@@ -433,38 +449,92 @@ void ANNTrainer::run_chunk(const double* theta, int64_t f0, int64_t f1, double* 
     }
 }
 
-ANNLoss ANNTrainer::loss_grad(const double* theta, double* grad) {
-    const int64_t nf = d_.n_frames;
-    const int64_t na = d_.offsets[nf];
+struct ANNTrainer::ChunkSums {
+    std::vector<Eigen::VectorXd> grads;
+    std::vector<ANNLoss> parts;
+};
+
+// Every chunk of the fixed bounds_ (explicit global chunk bounds under MPI, else about 512 atoms each) is
+// computed independently; callers add them in chunk order, so results depend neither on the thread count nor
+// on the rank count.
+void ANNTrainer::run_chunks(const double* theta, bool grad, ChunkSums& sums) {
+    auto& grads = sums.grads;
+    auto& parts = sums.parts;
+    const int64_t K = n_chunks();
     const int64_t P = nets_.n_params();
     // aligned copies: Eigen's vectorised loops peel differently for differently aligned data, which
     // would change rounding from call to call
     const Eigen::VectorXd th = Eigen::Map<const Eigen::VectorXd>(theta, P);
-    // fixed chunking (about 512 atoms each), summed in chunk order: results do not depend on the number
-    // of threads
-    const int64_t K = frame_chunk_count(nf, na, 512);
-    std::vector<Eigen::VectorXd> grads(K);
-    std::vector<ANNLoss> parts(K);
+    grads.assign(grad ? K : 0, Eigen::VectorXd());
+    parts.assign(K, ANNLoss());
+    ExceptionSlot err;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(max_threads())
+    for (int64_t k = 0; k < K; ++k) {
+        if (err.failed()) continue;
+        err.run([&] {
+            if (grad) grads[k] = Eigen::VectorXd::Zero(P);
+            if (bounds_[k + 1] > bounds_[k])
+                run_chunk(th.data(), bounds_[k], bounds_[k + 1], grad ? grads[k].data() : nullptr, parts[k]);
+        });
+    }
+    err.rethrow();
+}
+
+ANNLoss ANNTrainer::loss_grad(const double* theta, double* grad) {
+    const int64_t K = n_chunks();
+    const int64_t P = nets_.n_params();
+    ChunkSums sums;
+    run_chunks(theta, grad != nullptr, sums);
+    const auto& grads = sums.grads;
+    const auto& parts = sums.parts;
     if (grad) std::fill(grad, grad + P, 0.0);
     ANNLoss total;
-    for_each_frame_chunk_ordered(
-        nf, na, 512,
-        [&](int64_t k, int64_t f0, int64_t f1) {
-            if (grad) grads[k] = Eigen::VectorXd::Zero(P);
-            run_chunk(th.data(), f0, f1, grad ? grads[k].data() : nullptr, parts[k]);
-        },
-        [&](int64_t k) {
-            if (grad)
-                for (int64_t p = 0; p < P; ++p) grad[p] += grads[k][p];
-            total.loss_energy += parts[k].loss_energy;
-            total.loss_forces += parts[k].loss_forces;
-            total.energy_sse += parts[k].energy_sse;
-            total.energy_count += parts[k].energy_count;
-            total.force_sse += parts[k].force_sse;
-            total.force_count += parts[k].force_count;
-        });
+    for (int64_t k = 0; k < K; ++k) {
+        if (grad)
+            for (int64_t p = 0; p < P; ++p) grad[p] += grads[k][p];
+        total.loss_energy += parts[k].loss_energy;
+        total.loss_forces += parts[k].loss_forces;
+        total.energy_sse += parts[k].energy_sse;
+        total.energy_count += parts[k].energy_count;
+        total.force_sse += parts[k].force_sse;
+        total.force_count += parts[k].force_count;
+    }
     total.loss = total.loss_energy + total.loss_forces;
     return total;
+}
+
+void ANNTrainer::chunk_partials(const double* theta, bool grad, double* out) {
+    const int64_t K = n_chunks();
+    const int64_t P = nets_.n_params();
+    ChunkSums sums;
+    run_chunks(theta, grad, sums);
+    const auto& grads = sums.grads;
+    const auto& parts = sums.parts;
+    for (int64_t k = 0; k < K; ++k) {
+        double* row = out + k * (6 + P);
+        const ANNLoss& L = parts[k];
+        row[0] = L.loss_energy;
+        row[1] = L.loss_forces;
+        row[2] = L.energy_sse;
+        row[3] = L.energy_count;
+        row[4] = L.force_sse;
+        row[5] = L.force_count;
+        if (grad)
+            std::copy(grads[k].data(), grads[k].data() + P, row + 6);
+        else
+            std::fill(row + 6, row + 6 + P, 0.0);
+    }
+}
+
+void ANNTrainer::frame_energies(const double* theta, double* out) const {
+    const int64_t na = d_.offsets[d_.n_frames];
+    std::vector<double> nn(na);
+    nets_.evaluate(theta, d_.x, d_.species, na, nn.data(), nullptr);
+    for (int64_t f = 0; f < d_.n_frames; ++f) {
+        double e = 0.0;
+        for (int64_t a = d_.offsets[f]; a < d_.offsets[f + 1]; ++a) e += nn[a];
+        out[f] = e;
+    }
 }
 
 }  // namespace ldrx

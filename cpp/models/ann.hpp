@@ -97,6 +97,12 @@ struct ANNTrainingData {
     const double* forces = nullptr;      // [n_atoms, 3] normalised F~ref (NaN = unknown)
     const uint8_t* force_frames = nullptr;  // [n_frames] 1 = use this frame's forces
     bool cache_neighbours = true;
+    // Data parallelism (MPI): the frames may be one rank's shard of a larger set. The chunks (the leaves of the
+    // reduction, see ldrx/parallel.py) are then given as frame bounds, and the loss is normalised by the totals of
+    // the whole set, not of the shard. Empty bounds / negative totals: the fixed rule and this shard's totals.
+    std::vector<int64_t> chunk_bounds;       // [K + 1] local frame indices, 0 .. n_frames
+    double energy_weight_total = -1.0;       // sum of energy weights over all frames of all ranks
+    int64_t force_components_total = -1;     // known force components over all force frames of all ranks
 };
 
 struct ANNLoss {
@@ -111,9 +117,19 @@ public:
     // Loss and gradient [n_params] at theta (loss only if grad is null). Deterministic: frames are split into a fixed number of
     // chunks whatever the thread count, and chunk gradients are summed in order.
     ANNLoss loss_grad(const double* theta, double* grad);
+    // The same per chunk, unsummed: out [n_chunks, 6 + n_params] holds per chunk (loss_energy, loss_forces,
+    // energy_sse, energy_count, force_sse, force_count) and, with grad, its gradient (else zeros).
+    void chunk_partials(const double* theta, bool grad, double* out);
+    int64_t n_chunks() const { return static_cast<int64_t>(bounds_.size()) - 1; }
+    // Normalised total energies per frame (sum of atomic outputs) at theta.
+    void frame_energies(const double* theta, double* out) const;
 
 private:
     void run_chunk(const double* theta, int64_t f0, int64_t f1, double* grad, ANNLoss& acc);
+    // runs every chunk (threads over chunks); sums.grads[k] and sums.parts[k] hold chunk k's sums
+    struct ChunkSums;
+    void run_chunks(const double* theta, bool grad, ChunkSums& sums);
+    std::vector<int64_t> bounds_;
 
     const AtomicNetworks& nets_;
     ANNTrainingData d_;

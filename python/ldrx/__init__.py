@@ -17,7 +17,10 @@ import os as _os
 if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-from . import _core  # noqa: E402
+from ._dispatch import load_core as _load_core  # noqa: E402
+
+_core = _load_core()  # the fastest build of the C++ core this CPU runs (see ldrx._dispatch)
+
 from .data import Dataset
 from .errors import DataError, ModelFileError
 from .io import read
@@ -39,10 +42,20 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
-def fit(data, model: str = "ann", **hyper):
-    """Fit a potential of the given family ('ann', 'snap', 'qsnap', ...) to a Dataset; returns the model."""
+def fit(data, model: str = "ann", comm=None, **hyper):
+    """Fit a potential of the given family ('ann', 'snap', 'qsnap', ...) to a Dataset; returns the model.
+
+    comm: an mpi4py communicator (e.g. ``MPI.COMM_WORLD``) for data-parallel training: `data` is then this
+    rank's shard of the frames (the global set is the shards in rank order) and every rank gets the model
+    that a serial fit on the global set gives (see ldrx.parallel)."""
     from .models import make_model
-    return make_model(model, **hyper).fit(data)
+    m = make_model(model, **hyper)
+    if comm is None:
+        return m.fit(data)
+    import inspect
+    if "comm" not in inspect.signature(m.fit).parameters:
+        raise ValueError(f"model family '{model}' does not train over MPI ranks (no comm= in its fit)")
+    return m.fit(data, comm=comm)
 
 
 def load(path):

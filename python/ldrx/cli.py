@@ -192,6 +192,10 @@ def _fit(args):
         if getattr(args, name) is not None:
             options[name] = (f"{flag} {getattr(args, name)}", getattr(args, name))
     model = model_from_options(args.model, options)     # before the data: option mistakes fail at once
+    from .parallel import world
+    if world().size > 1:  # started by mpiexec with several ranks: data-parallel fit (ldrx.cli_mpi)
+        from . import cli_mpi
+        return cli_mpi.fit(args, world(), model)
     threads = apply_threads(args)
     data = read_data(args.data, args.strict)
     train, test = data.split(args.test_fraction, seed=args.seed)

@@ -223,11 +223,7 @@ class Dataset:
     def split(self, test_fraction=0.1, seed=0):
         """Random (train, test) split. The same seed on the same data gives the same split, whatever
         model is fitted afterwards. The test set has round(test_fraction * N) frames."""
-        if not 0.0 <= test_fraction < 1.0:
-            raise ValueError("test_fraction must be in [0, 1)")
-        perm = np.random.default_rng(seed).permutation(len(self))
-        n_test = int(round(test_fraction * len(self)))
-        test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+        train, test = split_indices(len(self), test_fraction, seed)
         return self.subset(train), self.subset(test)
 
     def subsets(self, sizes: Iterable[int], seed=0):
@@ -283,12 +279,7 @@ class Dataset:
         n_O = 2 n_TM) the minimum-norm solution is returned: only the combinations that the data
         determine are meaningful, and they are all a potential needs. Returns {Z: e_s}."""
         species = self.species if species is None else [int(z) for z in species]
-        ok = np.isfinite(self.energy)
-        if not ok.any():
-            raise DataError("no frame has an energy: cannot fit reference energies")
-        comp = self.composition(species)[ok]
-        e, *_ = np.linalg.lstsq(comp, self.energy[ok], rcond=None)
-        return {z: float(v) for z, v in zip(species, e)}
+        return reference_energies_lstsq(self.composition(species), self.energy, species)
 
     def reference_energy(self, refs: dict):
         """Sum of per-species reference energies per frame, [N]."""
@@ -440,3 +431,21 @@ def dataset_to_atoms(data):
             atoms.calc = SinglePointCalculator(atoms, **res)
         out.append(atoms)
     return out
+
+
+def split_indices(n_frames, test_fraction=0.1, seed=0):
+    """(train, test) frame indices, each sorted, of :meth:`Dataset.split` for `n_frames` frames."""
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError("test_fraction must be in [0, 1)")
+    perm = np.random.default_rng(seed).permutation(n_frames)
+    n_test = int(round(test_fraction * n_frames))
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def reference_energies_lstsq(composition, energy, species):
+    """{Z: e_s} minimising sum_f (E_f - sum_s n_fs e_s)^2 over the frames with an energy (minimum norm)."""
+    ok = np.isfinite(energy)
+    if not ok.any():
+        raise DataError("no frame has an energy: cannot fit reference energies")
+    e, *_ = np.linalg.lstsq(composition[ok], energy[ok], rcond=None)
+    return {int(z): float(v) for z, v in zip(species, e)}

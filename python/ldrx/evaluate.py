@@ -12,33 +12,43 @@ from .data import Dataset, as_dataset
 from .models.base import Prediction
 
 
-def errors(pred: Prediction, data: Dataset) -> dict:
+def errors(pred: Prediction, data: Dataset, comm=None) -> dict:
     """RMSE and MAE of energies (meV/atom) and forces (eV/Å, per component) of a prediction against
     the labels of `data`. Frames or atoms without labels are left out; a quantity without any labels
-    gives NaN."""
+    gives NaN. With an MPI `comm` (ldrx.parallel), `data` is this rank's shard: the residuals are gathered
+    in rank order and every rank returns the metrics of the whole set."""
+    from .parallel import SERIAL, gather_concat
+    comm = SERIAL if comm is None else comm
     out = {}
     ok = np.isfinite(data.energy)
-    de = (pred.energy[ok] - data.energy[ok]) / data.natoms[ok] * 1000.0
+    de = gather_concat((pred.energy[ok] - data.energy[ok]) / data.natoms[ok] * 1000.0, comm)
     out["energy_rmse_meV_per_atom"] = float(np.sqrt(np.mean(de ** 2))) if de.size else float("nan")
     out["energy_mae_meV_per_atom"] = float(np.mean(np.abs(de))) if de.size else float("nan")
     if pred.forces is not None:
         fok = np.isfinite(data.forces)
-        df = (pred.forces - np.nan_to_num(data.forces))[fok]
+        df = gather_concat((pred.forces - np.nan_to_num(data.forces))[fok], comm)
         out["forces_rmse_eV_per_A"] = float(np.sqrt(np.mean(df ** 2))) if df.size else float("nan")
         out["forces_mae_eV_per_A"] = float(np.mean(np.abs(df))) if df.size else float("nan")
     else:
         out["forces_rmse_eV_per_A"] = out["forces_mae_eV_per_A"] = float("nan")
-    out["n_frames"] = int(ok.sum())
-    out["n_force_components"] = int(np.isfinite(data.forces).sum())
+    out["n_frames"] = int(sum(comm.allgather(int(ok.sum()))))
+    out["n_force_components"] = int(sum(comm.allgather(int(np.isfinite(data.forces).sum()))))
     return out
 
 
-def metrics(model, frames, forces: bool = True) -> dict:
+def metrics(model, frames, forces: bool = True, comm=None) -> dict:
     """{"energy_rmse_meV_per_atom", "energy_mae_meV_per_atom", "forces_rmse_eV_per_A",
-    "forces_mae_eV_per_A", ...} of `model` on labelled frames."""
+    "forces_mae_eV_per_A", ...} of `model` on labelled frames (with an MPI `comm`: this rank's shard of
+    them; every rank gets the metrics of all shards)."""
+    from .parallel import as_comm
+    comm = as_comm(comm)
     data = as_dataset(frames)
-    pred = model.predict(data, forces=forces, stress=False)
-    return errors(pred, data)
+    if comm.size == 1:
+        pred = model.predict(data, forces=forces, stress=False)
+    else:  # every rank takes part in the check, also one holding no frames of a small test set
+        pred = comm.check(lambda: model.predict(data, forces=forces, stress=False) if len(data) else
+                          Prediction(np.zeros(0), np.zeros((0, 3)) if forces else None))
+    return errors(pred, data, comm)
 
 
 def table(rows: dict, title: str | None = None) -> str:

@@ -181,25 +181,47 @@ class ANN(Model):
             raise DataError(f"{data.ids[f]} (frame {f}): {why}; the model's r_min is {self.hyper.r_min} Å")
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, valid=None, monitor=None):
+    def fit(self, train, valid=None, monitor=None, comm=None):
         """Train on `train`; with `valid`, report its errors each epoch and keep the best-validating
         networks (else the best on the training loss). `monitor` (e.g. a test set) is only evaluated
         each epoch and recorded in ``history`` as ``monitor_*`` errors, never used to choose networks
         (learning curves against epochs, as in the LDR benchmark's Fig. 6). Each may be a Dataset, an
-        ASE Atoms or a list of Atoms."""
+        ASE Atoms or a list of Atoms.
+
+        comm: an mpi4py communicator for data-parallel training (see :mod:`ldrx.parallel`): `train` and
+        `valid` are then this rank's shards of the sets (in rank order), and every rank ends with the same
+        networks, bit for bit those of a serial fit on the whole set (`monitor` needs a single rank)."""
+        from ..parallel import as_comm, chunk_bounds, gather_concat, global_counts, ordered_sum, redistribute
         h = self.hyper
-        train, valid = training_data(train, valid)
-        if not np.isfinite(train.energy).any():
+        c = as_comm(comm)
+        if c.size > 1:   # a rank's shard may be empty; the global set is checked below
+            train = as_dataset(train)
+            valid = None if valid is None else as_dataset(valid)
+            if monitor is not None:
+                raise ValueError("monitor= is evaluated on one process only: not available with an MPI comm "
+                                 "of more than one rank")
+        else:
+            train, valid = training_data(train, valid)
+        comm_t0 = c.comm_time
+        # each rank owns whole chunks (the leaves of every reduction) of the global frame order
+        frames, atoms = global_counts(train, c)
+        if frames.sum() == 0:
+            raise DataError("the training set is empty")
+        train, k0, bounds = redistribute(train, c, chunk_bounds(frames.sum(), atoms.sum()))
+        if not any(c.allgather(bool(np.isfinite(train.energy).any()))):
             raise DataError("no training frame has an energy")
-        species = list(h.species) if h.species is not None else train.species
+        if h.species is not None:
+            species = list(h.species)
+        else:
+            species = sorted(set().union(*c.allgather(train.species)))
         self._build(species, h.typespin)
-        self.check_species(train)
-        self._check_distances(train)
-        self.learn_domain(train)
-        train = self.subtract_baseline(train, h.repulsion)
-        if valid is not None and len(valid):
-            self.check_species(valid)
-            self._check_distances(valid)
+        c.check(lambda: (self.check_species(train), self._check_distances(train)))
+        self.learn_domain(train, comm=c)
+        train = self.subtract_baseline(train, h.repulsion, comm=c)
+        vframes, vatoms = global_counts(valid, c) if valid is not None else (np.zeros(1), np.zeros(1))
+        if vframes.sum() > 0:
+            valid, vk0, vbounds = redistribute(valid, c, chunk_bounds(vframes.sum(), vatoms.sum()))
+            c.check(lambda: (self.check_species(valid), self._check_distances(valid)))
             valid = self.without_baseline(valid)
         else:
             valid = None
@@ -210,27 +232,40 @@ class ANN(Model):
         t0 = time.perf_counter()
 
         # references, feature statistics and energy normalisation from the training set
-        self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies)
+        self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies, comm=c)
         spi = self._species_index(train)
-        G = self.descriptor.compute(train)
-        ns, L = len(self.species), G.shape[1]
+        G = c.check(self.descriptor.compute, train) if len(train) else np.zeros((0, self.descriptor.size))
+        ns, L = len(self.species), self.descriptor.size
+        # per chunk: sum G, sum G^2 and count per species, summed in chunk order over all ranks
+        parts = np.zeros((len(bounds) - 1, ns, 2 * L + 1))
+        for k in range(len(bounds) - 1):
+            a0, a1 = train.offsets[bounds[k]], train.offsets[bounds[k + 1]]
+            Gk, sk = G[a0:a1], spi[a0:a1]
+            for s in np.unique(sk):
+                rows = Gk[sk == s]
+                parts[k, s, :L] = rows.sum(axis=0)
+                parts[k, s, L:2 * L] = (rows ** 2).sum(axis=0)
+                parts[k, s, 2 * L] = len(rows)
+        stats = ordered_sum(parts, k0, c)
         self.feature_mean = np.zeros((ns, L))
         self.feature_std = np.zeros((ns, L))
         for s in range(ns):
-            rows = G[spi == s]
-            if len(rows) == 0:
-                warnings.warn(f"no {chemical_symbols[self.species[s]]} atom in the training set: its network stays untrained")
+            n = stats[s, 2 * L]
+            if n == 0:
+                if c.is_root:
+                    warnings.warn(f"no {chemical_symbols[self.species[s]]} atom in the training set: its network stays untrained")
                 continue
-            self.feature_mean[s] = rows.mean(axis=0)
-            self.feature_std[s] = np.sqrt(np.maximum((rows ** 2).mean(axis=0) - self.feature_mean[s] ** 2, 0.0))
+            self.feature_mean[s] = stats[s, :L] / n
+            self.feature_std[s] = np.sqrt(np.maximum(stats[s, L:2 * L] / n - self.feature_mean[s] ** 2, 0.0))
         ok = np.isfinite(train.energy)
         e_coh = (train.energy - train.reference_energy(self.reference_energies)) / train.natoms
-        lo, hi = float(np.min(e_coh[ok])), float(np.max(e_coh[ok]))
+        lo = c.allreduce_min(float(np.min(e_coh[ok])) if ok.any() else np.inf)
+        hi = c.allreduce_max(float(np.max(e_coh[ok])) if ok.any() else -np.inf)
         self.scale = 2.0 / (hi - lo) if hi > lo else 1.0
         self.shift = 0.5 * (hi + lo)
 
-        trainer = self._trainer(train, G, spi, rng, force_fraction=h.force_fraction)
-        vtrainer = self._trainer(valid, None, None, rng) if valid is not None else None
+        trainer = self._trainer(train, G, spi, rng, force_fraction=h.force_fraction, comm=c, bounds=bounds)
+        vtrainer = self._trainer(valid, None, None, rng, comm=c, bounds=vbounds) if valid is not None else None
         mtrainer = self._trainer(monitor, None, None, rng) if monitor is not None and len(monitor) else None
         P = self.networks.n_params
         theta = self._initial_weights(rng)
@@ -238,18 +273,27 @@ class ANN(Model):
         self.history = []
         start = 0
         if h.checkpoint and Path(h.checkpoint).exists():
-            theta, start, best = self._read_checkpoint(h.checkpoint, train, P)
+            theta, start, best = self._read_checkpoint(h.checkpoint, train, P, c)
         self.theta = theta
 
         from tqdm.auto import tqdm
-        bar = tqdm(total=h.epochs, initial=start, desc="ANN L-BFGS", unit="epoch", disable=not h.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(total=h.epochs, initial=start, desc="ANN L-BFGS", unit="epoch",
+                   disable=not h.progress or not c.is_root, dynamic_ncols=True)
         last_valid = {}
         stale = [0]
         monitor_s = [0.0]
 
+        def reduce(t, first_chunk, x, with_grad):
+            """Loss, gradient and info over all ranks: chunk partials summed in the fixed tree order."""
+            part = c.check(lambda: t.chunk_partials(x, with_grad) if t is not None else np.zeros((0, 6 + P)))
+            tot = ordered_sum(part if with_grad else part[:, :6], first_chunk, c)
+            info = {"loss_energy": tot[0], "loss_forces": tot[1], "energy_sse": tot[2], "energy_count": tot[3],
+                    "force_sse": tot[4], "force_count": tot[5]}
+            info["loss"] = tot[0] + tot[1]
+            return info["loss"], (tot[6:] if with_grad else None), info
+
         def fun(x):
-            loss, grad, info = trainer.loss_grad(x)
+            loss, grad, info = reduce(trainer, k0, x, True)
             if h.l2:
                 loss += 0.5 * h.l2 * float(x @ x)
                 grad += h.l2 * x
@@ -260,13 +304,13 @@ class ANN(Model):
             info = fun.info
             rec = {"epoch": epoch, "loss": loss, **self._rmse(info, "train")}
             track = loss
-            if vtrainer is not None and (epoch % h.valid_every == 0 or epoch == h.epochs):
-                vloss, _, vinfo = vtrainer.loss_grad(x, False)
+            if valid is not None and (epoch % h.valid_every == 0 or epoch == h.epochs):
+                vloss, _, vinfo = reduce(vtrainer, vk0, x, False)  # None: this rank holds no validation frames
                 last_valid.clear()
                 last_valid.update({"valid_loss": vloss, **self._rmse(vinfo, "valid")})
                 rec.update(last_valid)
                 track = vloss
-            elif vtrainer is not None:
+            elif valid is not None:
                 track = None
             rec["time_s"] = time.perf_counter() - t0 - monitor_s[0]
             if mtrainer is not None:  # its cost is left out of time_s and train_time_s
@@ -280,7 +324,7 @@ class ANN(Model):
                     best.update(loss=track, theta=x.copy(), epoch=epoch)
                     stale[0] = 0
                 else:
-                    stale[0] += 1 if vtrainer is None else h.valid_every
+                    stale[0] += 1 if valid is None else h.valid_every
             post = {"E": f"{rec['train_energy_rmse_meV_per_atom']:.1f}"}
             if "train_forces_rmse_eV_per_A" in rec:
                 post["F"] = f"{rec['train_forces_rmse_eV_per_A']:.3f}"
@@ -291,8 +335,8 @@ class ANN(Model):
             bar.set_postfix(post, refresh=False)
             bar.update(1)
             if h.checkpoint and epoch % h.checkpoint_every == 0:
-                self._write_checkpoint(h.checkpoint, x, epoch, best, train)
-            if h.patience is not None and vtrainer is not None and stale[0] >= h.patience:
+                self._write_checkpoint(h.checkpoint, x, epoch, best, train, c)
+            if h.patience is not None and valid is not None and stale[0] >= h.patience:
                 raise StopTraining(f"no validation improvement for {h.patience} epochs")
 
         reason, done = run_lbfgs(fun, theta, h.epochs, on_epoch, memory=h.memory, start_epoch=start)
@@ -302,10 +346,11 @@ class ANN(Model):
         self.stop_reason = reason
         self.epochs_done = done
         self.train_time_s = time.perf_counter() - t0 - monitor_s[0]
+        self.comm_time_s = c.comm_time - comm_t0
         if h.checkpoint:
-            self._write_checkpoint(h.checkpoint, self.theta, done, best, train)
+            self._write_checkpoint(h.checkpoint, self.theta, done, best, train, c)
         self._fitted = True
-        if reason == "interrupted":
+        if reason == "interrupted" and c.is_root:
             warnings.warn(f"training interrupted after {done} epochs; the best networks so far (epoch "
                           f"{self.best_epoch}) are kept" + (f" and checkpointed in {h.checkpoint}" if h.checkpoint else ""))
         return self
@@ -327,30 +372,44 @@ class ANN(Model):
                 parts.append(rng.uniform(-a, a, nodes[l] * (nodes[l - 1] + 1)))
         return np.concatenate(parts)
 
-    def _trainer(self, data, G, spi, rng, force_fraction=1.0):
+    def _trainer(self, data, G, spi, rng, force_fraction=1.0, comm=None, bounds=None):
+        """The C++ trainer of this rank's frames; the loss is normalised by the totals over all ranks, and the
+        force frames (force_fraction < 1) are drawn from all frames, so the draw does not depend on the ranks."""
+        from ..parallel import SERIAL, gather_concat
+        c = comm if comm is not None else SERIAL
         h = self.hyper
         if G is None:
-            G = self.descriptor.compute(data)
+            G = self.descriptor.compute(data) if len(data) else np.zeros((0, self.descriptor.size))
             spi = self._species_index(data)
         x = np.ascontiguousarray(self._normalise(G, spi))
         ok = np.isfinite(data.energy)
         e = np.where(ok, self.scale * (np.nan_to_num(data.energy) - data.reference_energy(self.reference_energies)
                                        - data.natoms * self.shift), 0.0)
-        kw = {}
-        use_forces = h.force_weight > 0 and np.isfinite(data.forces).any()
+        kw = {"energy_weight_total": float(sum(c.allgather(int(ok.sum()))))}
+        if bounds is not None:
+            kw["chunk_bounds"] = [int(b) for b in bounds]
+        use_forces = h.force_weight > 0 and any(c.allgather(bool(np.isfinite(data.forces).any())))
         if use_forces:
             has_f = np.array([np.isfinite(data.forces[data.offsets[f]:data.offsets[f + 1]]).any()
-                              for f in range(len(data))])
+                              for f in range(len(data))], dtype=bool)
             frames = has_f.copy()
             if force_fraction < 1:
-                pick = np.flatnonzero(has_f)
+                all_f = gather_concat(has_f, c)  # the draw is made on the whole set, the same on every rank
+                first = int(sum(c.allgather(len(data))[:c.rank]))
+                pick = np.flatnonzero(all_f)
                 keep = rng.choice(pick, max(1, int(round(force_fraction * len(pick)))), replace=False)
-                frames[:] = False
-                frames[keep] = True
-            kw = dict(force_weight=h.force_weight, descriptor=self.descriptor._impl, batch=data.batch(),
+                chosen = np.zeros(len(all_f), bool)
+                chosen[keep] = True
+                frames = chosen[first:first + len(data)]
+            n_comp = sum(int(np.isfinite(data.forces[data.offsets[f]:data.offsets[f + 1]]).sum())
+                         for f in np.flatnonzero(frames))
+            kw["force_components_total"] = int(sum(c.allgather(n_comp)))
+            kw.update(force_weight=h.force_weight, descriptor=self.descriptor._impl, batch=data.batch(),
                       inv_sigma=np.ascontiguousarray(self._inv_sigma), forces=self.scale * data.forces,
                       force_frames=frames.astype(np.uint8),
                       cache_neighbours=self._neighbour_bytes(data) < h.neighbour_cache_gb * 1e9)
+        if len(data) == 0:  # this rank holds none of these frames (more ranks than chunks)
+            return None
         return _core.ANNTrainer(self.networks, x, spi, data.offsets, e, ok.astype(float), **kw)
 
     def _neighbour_bytes(self, data):
@@ -361,21 +420,25 @@ class ANN(Model):
         return float(np.sum(n * dens * 4.0 / 3.0 * np.pi * self.descriptor.cutoff ** 3)) * 36.0
 
     # ------------------------------------------------------------------ checkpoints
-    def _fingerprint(self, data):
-        return np.array([len(data), data.n_atoms, float(np.nansum(data.energy)), float(np.sum(data.positions))])
+    def _fingerprint(self, data, comm=None):
+        f = np.array([len(data), data.n_atoms, float(np.nansum(data.energy)), float(np.sum(data.positions))])
+        return f if comm is None or comm.size == 1 else np.sum(comm.allgather(f), axis=0)
 
-    def _write_checkpoint(self, path, theta, epoch, best, data):
+    def _write_checkpoint(self, path, theta, epoch, best, data, comm=None):
         import json
+        fingerprint = self._fingerprint(data, comm)
+        if comm is not None and not comm.is_root:
+            return
         arrays = dict(theta=theta, best_theta=best["theta"], epoch=np.array(epoch), best_loss=np.array(best["loss"]),
-                      best_epoch=np.array(best["epoch"]), fingerprint=self._fingerprint(data),
+                      best_epoch=np.array(best["epoch"]), fingerprint=fingerprint,
                       history=np.array(json.dumps(self.history, default=float)))
         atomic_write(path, lambda f: np.savez(f, **arrays))
 
-    def _read_checkpoint(self, path, data, n_params):
+    def _read_checkpoint(self, path, data, n_params, comm=None):
         import json
         z = read_npz(path, "checkpoint")
         with model_file_errors(path, "checkpoint"):
-            fp = self._fingerprint(data)
+            fp = self._fingerprint(data, comm)
             if z["fingerprint"].shape != fp.shape or not np.allclose(z["fingerprint"], fp):
                 raise ModelFileError(f"{path}: checkpoint was written for another training set")
             if z["theta"].shape != (n_params,) or z["best_theta"].shape != (n_params,):

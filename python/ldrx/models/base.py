@@ -200,21 +200,31 @@ class Model:
                 pred.stress = pred.stress + virial_to_stress(W, data)
         return pred
 
-    def learn_domain(self, train: Dataset):
+    def learn_domain(self, train: Dataset, comm=None):
         """Record the shortest distance between atoms of each pair of species in the training set (up to
-        DOMAIN_CUTOFF); every family calls this in fit, and predict checks new frames against it."""
+        DOMAIN_CUTOFF); every family calls this in fit, and predict checks new frames against it. With an MPI
+        `comm` (ldrx.parallel), `train` is this rank's shard and the minimum is taken over all ranks."""
         d = _core.pair_min_distances(train.batch(), DOMAIN_CUTOFF, [int(z) for z in self.species])
-        self.domain_min_distance = d.min(axis=0) if len(d) else None
-        self.training = {"n_frames": len(train), "n_atoms": int(train.n_atoms),
-                         "n_energies": int(np.isfinite(train.energy).sum()),
-                         "n_force_components": int(np.isfinite(train.forces).sum()),
-                         "fingerprints": frame_fingerprints(train)}
+        local = d.min(axis=0) if len(d) else None
+        counts = [len(train), int(train.n_atoms), int(np.isfinite(train.energy).sum()),
+                  int(np.isfinite(train.forces).sum())]
+        fingerprints = frame_fingerprints(train)
+        if comm is not None and comm.size > 1:   # the whole training set: all shards, in rank order
+            gathered = comm.allgather((local, counts, fingerprints))
+            parts = [m for m, _, _ in gathered if m is not None]
+            local = np.minimum.reduce(parts) if parts else None
+            counts = [sum(c[i] for _, c, _ in gathered) for i in range(4)]
+            fingerprints = np.concatenate([fp for _, _, fp in gathered])
+        self.domain_min_distance = local
+        self.training = {"n_frames": counts[0], "n_atoms": counts[1], "n_energies": counts[2],
+                         "n_force_components": counts[3], "fingerprints": fingerprints}
 
-    def subtract_baseline(self, data: Dataset, kind) -> Dataset:
+    def subtract_baseline(self, data: Dataset, kind, comm=None) -> Dataset:
         """Set up the short-range repulsive baseline `kind` ('zbl' or None; see ldrx.models.repulsion)
         from the training set's shortest pair distances and return `data` with its
         energies, forces and stresses minus the baseline. Families call this in fit and train on the
-        result; predict adds the baseline back."""
+        result; predict adds the baseline back. With an MPI `comm` (ldrx.parallel), `data` is this rank's
+        shard and the baseline is set up from the distances of all shards (in rank order)."""
         if kind is None:
             self.repulsion = None
             return data
@@ -222,6 +232,8 @@ class Model:
             raise ValueError(f"repulsion must be 'zbl' or None, got {kind!r}")
         from .repulsion import ZBLBaseline
         d = _core.pair_min_distances(data.batch(), DOMAIN_CUTOFF, [int(z) for z in self.species])
+        if comm is not None and comm.size > 1:
+            d = np.concatenate([p for p in comm.allgather(d) if len(p)] or [d])
         self.repulsion = ZBLBaseline.from_training_distances(self.species, d, DOMAIN_CUTOFF)
         return self.without_baseline(data)
 
@@ -402,13 +414,21 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def fit_reference_energies(train: Dataset, species, given=None) -> dict:
+def fit_reference_energies(train: Dataset, species, given=None, comm=None) -> dict:
     """Per-species reference energies {Z: eV}: `given` (dict keyed by symbol or Z) or a least-squares
-    fit on the training compositions (see Dataset.fit_reference_energies)."""
+    fit on the training compositions (see Dataset.fit_reference_energies). With an MPI `comm`
+    (ldrx.parallel), `train` is this rank's shard: the compositions and energies (n_species + 1 numbers a
+    frame) are gathered in rank order and every rank solves the serial problem."""
     if given is not None:
         refs = element_values(given, "reference_energies")
         missing = set(int(z) for z in species) - set(refs)
         if missing:
             raise ValueError(f"reference energies missing for atomic numbers {sorted(missing)}")
         return refs
+    if comm is not None and comm.size > 1:
+        from ..data import reference_energies_lstsq
+        from ..parallel import gather_concat
+        species = [int(z) for z in species]
+        return reference_energies_lstsq(gather_concat(train.composition(species), comm),
+                                        gather_concat(train.energy, comm), species)
     return train.fit_reference_energies(species)

@@ -252,6 +252,34 @@ def n_columns(ncoeff, quadratic) -> int:
     return 1 + ncoeff + (ncoeff * (ncoeff + 1) // 2 if quadratic else 0)
 
 
+class _NormalEquations:
+    """A^T A, A^T b and b^T b of some rows: a leaf or node of the fixed-order sum (ldrx.parallel)."""
+
+    __slots__ = ("ata", "atb", "btb")
+
+    def __init__(self, ata, atb, btb):
+        self.ata, self.atb, self.btb = ata, atb, float(btb)
+
+    def __add__(self, other):
+        self.ata += other.ata  # in place: the left operand is a partial sum nobody else holds
+        self.atb += other.atb
+        return _NormalEquations(self.ata, self.atb, self.btb + other.btb)
+
+
+def _reduce_stack(stack, comm):
+    """The total of every rank's unfinished tree nodes on rank 0, received one rank at a time in rank order (so
+    rank 0 holds its stack plus one other rank's: O(log n_chunks) matrices), None on the other ranks."""
+    if comm.size == 1:
+        return stack.total()
+    if comm.is_root:
+        for r in range(1, comm.size):
+            for level, index, value in comm.recv(source=r):
+                stack.push(level, index, value)
+        return stack.total()
+    comm.send(stack.stack, dest=0)
+    return None
+
+
 def _alpha_matrix(alpha_upper, nc):
     """Symmetric alpha from the upper-triangle vector (k outer, l = k..nc-1 inner): the quadratic energy
     0.5 sum_k a_kk B_k^2 + sum_{k<l} a_kl B_k B_l is 0.5 B^T A B."""
@@ -341,11 +369,12 @@ class SNAP(Model):
             virial[ok] = -data.stress[ok] * (vol[ok] / data.natoms[ok])[:, None]
         return energy, data.forces, virial
 
-    def _bispectrum_moments(self, data: Dataset):
-        """Per-species sums of B and B^2 and atom counts over `data` (for the standardisation)."""
+    def _bispectrum_moments(self, data: Dataset, whole=False):
+        """Per-species sums of B and B^2 and atom counts over `data` (for the standardisation), computed
+        chunk_frames frames at a time (`whole`: all of `data` at once, e.g. for one chunk of the fit)."""
         ns, nc = len(self.species), self.ncoeff
         s1, s2, cnt = np.zeros((ns, nc)), np.zeros((ns, nc)), np.zeros(ns)
-        step = self.hyper.chunk_frames
+        step = max(len(data), 1) if whole else self.hyper.chunk_frames
         for f0 in range(0, len(data), step):
             part = data[f0:f0 + step]
             B = self.descriptor.compute(part)
@@ -366,25 +395,44 @@ class SNAP(Model):
         std[tiny] = 1.0   # a constant component (or a species with one atom): leave it unscaled
         return mean, std
 
-    def _standardisation(self, data: Dataset):
+    def _standardisation(self, data: Dataset, bounds=None, k0=0, comm=None):
         """Per-species (shift, 1 / scale) of the columns: mean and standard deviation of the bispectrum over
-        the training atoms for scaling="standardise", (0, 1) for scaling="none"."""
+        the training atoms for scaling="standardise", (0, 1) for scaling="none". With chunk `bounds` (local
+        frame indices; the first chunk is global chunk `k0`), the per-chunk sums are added in the fixed chunk
+        order over all ranks of `comm` (see ldrx.parallel): the same bits for any number of ranks."""
         if self.hyper.scaling == "none":
             shape = (len(self.species), self.ncoeff)
             return np.zeros(shape), np.ones(shape)
-        return self._mean_std(*self._bispectrum_moments(data))
+        if bounds is None:
+            return self._mean_std(*self._bispectrum_moments(data))
+        from ..parallel import SERIAL, ordered_sum
+        c = comm if comm is not None else SERIAL
+        nc = self.ncoeff
 
-    def _prepare(self, train: Dataset):
-        """Species, element parameters, descriptor, domain and reference energies from the training set; returns
-        the training set less the repulsive baseline (the targets the linear model fits)."""
+        def chunk_sums():
+            parts = []
+            for k in range(len(bounds) - 1):
+                s1, s2, cnt = self._bispectrum_moments(data[int(bounds[k]):int(bounds[k + 1])], whole=True)
+                parts.append(np.hstack([s1, s2, cnt[:, None]]))
+            return parts
+        tot = ordered_sum(c.check(chunk_sums), k0, c)
+        return self._mean_std(tot[:, :nc], tot[:, nc:2 * nc], tot[:, 2 * nc])
+
+    def _prepare(self, train: Dataset, comm=None):
+        """Species, element parameters, descriptor, domain and reference energies from the training set (with
+        an MPI `comm`: this rank's shard, the quantities of all shards); returns the training set less the
+        repulsive baseline (the targets the linear model fits)."""
+        from ..parallel import SERIAL
+        c = comm if comm is not None else SERIAL
         h = self.hyper
-        self.species = list(train.species)
+        self.species = sorted(set().union(*c.allgather(list(train.species))))
         self.radelem, self.wj = self._resolve_elements(self.species)
         self._make_descriptor()
-        self.learn_domain(train)
-        train = self.subtract_baseline(train, h.repulsion)
-        if (np.isfinite(train.energy).any() and h.energy_weight > 0) or h.reference_energies is not None:
-            self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies)
+        self.learn_domain(train, comm=c)
+        train = self.subtract_baseline(train, h.repulsion, comm=c)
+        has_e = any(c.allgather(bool(np.isfinite(train.energy).any())))
+        if (has_e and h.energy_weight > 0) or h.reference_energies is not None:
+            self.reference_energies = fit_reference_energies(train, self.species, h.reference_energies, comm=c)
         else:
             self.reference_energies = {z: 0.0 for z in self.species}
         return train
@@ -396,16 +444,21 @@ class SNAP(Model):
         penalty[1 + nc:] = self.hyper.quadratic_penalty
         return np.tile(penalty, len(self.species))
 
-    def _accumulate(self, data: Dataset, mean, scale, energy, forces, virial, w, ata, atb):
+    def _accumulate(self, data: Dataset, mean, scale, energy, forces, virial, w, ata, atb, bar=None):
         """Add the weighted rows of `data` (targets `energy`, `forces`, `virial` as from :meth:`_targets`,
         weights w [3, n_frames]) to the normal equations ata, atb in place, streaming frames through C++;
-        returns (b^T W b, rows)."""
+        returns (b^T W b, rows). `bar`: a progress bar to advance (else one of its own)."""
+        import contextlib
+
         from tqdm.auto import tqdm
         h = self.hyper
         btb, n_rows = 0.0, 0
         step = h.chunk_frames
-        with tqdm(total=len(data), desc=f"{'q' if h.quadratic else ''}SNAP normal equations", unit="frame",
-                  disable=(not h.progress) if h.progress is not None else None, leave=False) as bar:
+        own = bar is None
+        if own:
+            bar = tqdm(total=len(data), desc=f"{'q' if h.quadratic else ''}SNAP normal equations", unit="frame",
+                       disable=(not h.progress) if h.progress is not None else None, leave=False)
+        with bar if own else contextlib.nullcontext():
             for f0 in range(0, len(data), step):
                 sl = slice(f0, min(f0 + step, len(data)))
                 part = data[sl]
@@ -430,18 +483,36 @@ class SNAP(Model):
             penalty = penalty * linear.column_scaling(np.diag(ata)) ** 2
         return linear.solve_normal_equations(ata, atb, ridge=self.hyper.ridge, penalty=penalty, overwrite=overwrite)
 
-    def fit(self, train, valid=None):
-        """Fit to a Dataset (or Atoms / list of Atoms) with energies and/or forces (and stress)."""
+    def fit(self, train, valid=None, comm=None):
+        """Fit to a Dataset (or Atoms / list of Atoms) with energies and/or forces (and stress).
+
+        comm: an mpi4py communicator for a data-parallel fit (see :mod:`ldrx.parallel`): `train` and `valid` are
+        this rank's shards; the normal equations of chunks of `chunk_frames` frames (:meth:`_accumulate`) are
+        summed over the ranks in a fixed order and solved on rank 0 (:meth:`_solve`), which broadcasts the
+        coefficients: every rank gets, bit for bit, the coefficients of a serial fit on the whole set."""
+        from ..parallel import as_comm, chunk_bounds, global_counts, redistribute
         t0 = time.perf_counter()
         h = self.hyper
-        train, valid = training_data(train, valid)
-        has_e = np.isfinite(train.energy).any() and h.energy_weight > 0
-        has_f = np.isfinite(train.forces).any() and h.force_weight > 0
-        has_s = train.stress is not None and np.isfinite(train.stress).any() and h.stress_weight > 0
+        c = as_comm(comm)
+        comm_t0 = c.comm_time
+        if c.size > 1:   # a rank's shard may be empty; the global set is checked below
+            train = as_dataset(train)
+            valid = None if valid is None else as_dataset(valid)
+        else:
+            train, valid = training_data(train, valid)
+        frames, _ = global_counts(train, c)
+        if frames.sum() == 0:
+            raise DataError("the training set is empty")
+        train, k0, bounds = redistribute(train, c, chunk_bounds(frames.sum(), frames_per_chunk=h.chunk_frames))
+        flags = np.array(c.allgather([np.isfinite(train.energy).any(), np.isfinite(train.forces).any(),
+                                      train.stress is not None and np.isfinite(train.stress).any()])).any(axis=0)
+        has_e = flags[0] and h.energy_weight > 0
+        has_f = flags[1] and h.force_weight > 0
+        has_s = flags[2] and h.stress_weight > 0
         if not (has_e or has_f or has_s):
             raise DataError("the training data hold no energies, forces or stresses with a non-zero weight")
-        train = self._prepare(train)
-        mean, std = self._standardisation(train)
+        train = self._prepare(train, comm=c)
+        mean, std = self._standardisation(train, bounds, k0, c)
         scale = 1.0 / std
         energy, forces, virial = self._targets(train)
         w = self._frame_weights(train)
@@ -449,6 +520,8 @@ class SNAP(Model):
         P = n_columns(nc, h.quadratic)
         from ..train import linear
         if h.solver == "svd":
+            if c.size > 1:
+                raise ValueError("solver='svd' builds the whole design matrix on one process; over MPI use solver='ridge'")
             n_rows = (int(np.isfinite(energy).sum()) * (h.energy_weight > 0)
                       + int(np.isfinite(forces).sum()) * (h.force_weight > 0)
                       + (0 if virial is None else int(np.isfinite(virial).sum())))
@@ -464,19 +537,47 @@ class SNAP(Model):
             n_rows, btb = len(b), float(b @ b)
             del A
         else:
-            ata, atb = np.zeros((ns * P, ns * P)), np.zeros(ns * P)
-            btb, n_rows = self._accumulate(train, mean, scale, energy, forces, virial, w, ata, atb)
-            sol = self._solve(ata, atb, overwrite=True)
-            del ata
+            # one chunk (chunk_frames frames) at a time, each from zero (_accumulate); the chunks are the leaves
+            # of the fixed-order sum over chunks and ranks (ldrx.parallel.ordered_sum), which keeps
+            # O(log n_chunks) partial matrices; rank 0 solves and broadcasts
+            from ..parallel import _TreeStack
+            from tqdm.auto import tqdm
+
+            def accumulate():
+                stack, n_rows = _TreeStack(), 0
+                with tqdm(total=len(train), desc=f"{'q' if h.quadratic else ''}SNAP normal equations", unit="frame",
+                          disable=((not h.progress) if h.progress is not None else None) or not c.is_root,
+                          leave=False) as bar:
+                    for k in range(len(bounds) - 1):
+                        sl = slice(int(bounds[k]), int(bounds[k + 1]))
+                        a0, a1 = train.offsets[sl.start], train.offsets[sl.stop]
+                        ata, atb = np.zeros((ns * P, ns * P)), np.zeros(ns * P)
+                        btb_k, rows_k = self._accumulate(train[sl], mean, scale, energy[sl], forces[a0:a1],
+                                                         None if virial is None else virial[sl], w[:, sl], ata, atb,
+                                                         bar=bar)
+                        stack.push(0, k0 + k, _NormalEquations(ata, atb, btb_k))
+                        n_rows += rows_k
+                return stack, n_rows
+            stack, n_rows = c.check(accumulate)
+            n_rows = sum(c.allgather(n_rows))
+            ne = _reduce_stack(stack, c)
+            sol = btb = None
+            if c.is_root:
+                btb = ne.btb
+                sol = self._solve(ne.ata, ne.atb, overwrite=True)
+            del ne
+            sol, btb = c.bcast((sol, btb))
         x = sol.x.reshape(ns, P)
         self.coefficients = self._fold(x, mean, scale)
         self._fitted = True
         self.info = {"fit_seconds": time.perf_counter() - t0, "rows": int(n_rows), "columns": int(ns * P),
                      "condition": float(sol.condition), "solver": sol.method, "rank": int(sol.rank),
                      "weighted_target_norm2": float(btb)}
+        if c.size > 1:
+            self.info.update(ranks=c.size, comm_seconds=c.comm_time - comm_t0)
         if valid is not None:
             from ..evaluate import errors
-            self.info["valid_metrics"] = errors(self.predict(valid, stress=False), valid)
+            self.info["valid_metrics"] = errors(c.check(self.predict, valid, stress=False), valid, comm=c)
         return self
 
     def _fold(self, x, mean, scale):
