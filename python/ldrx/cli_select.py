@@ -64,6 +64,14 @@ def run(args) -> int:
             raise GridError(f"--set {bad[0]!r}: expected KEY=VALUE")
         fixed = {k: _literal(v) for k, v in (s.split("=", 1) for s in args.set)} if args.set else {}
         score = _score(args.score)
+        from .params import hyper_fields   # names checked before the data are read
+        known = hyper_fields(args.model)
+        unknown = sorted(set(grid) - set(known) | set(fixed) - set(known))
+        if unknown:
+            from .models import make_model
+            cls = type(make_model(args.model)).__name__
+            raise GridError(f"unknown {cls} hyper-parameter {unknown[0]!r}; {args.model} accepts "
+                            f"{', '.join(known)} (see 'ldrx params {args.model}')")
         if args.threads:
             ldrx.set_num_threads(args.threads)
         from .cli import read_data
