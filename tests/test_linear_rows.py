@@ -3,6 +3,7 @@ reproduce SNAP's own streamed normal equations on the bispectrum (per-species bl
 energy and virial rows expressed through weights)."""
 
 import numpy as np
+import pytest
 
 import ldrx
 from ldrx import _core
@@ -32,3 +33,21 @@ def test_generic_rows_equal_snap_normal_equations():
     assert rows == len(data) + np.isfinite(F).sum() + 6 * len(data)
     np.testing.assert_allclose(ata_g, ata_s, rtol=1e-11, atol=1e-11 * np.abs(ata_s).max())
     np.testing.assert_allclose(atb_g, atb_s, rtol=1e-11, atol=1e-11 * np.abs(atb_s).max())
+
+
+def test_accumulators_are_refused_unless_float64_c_contiguous():
+    """ata and atb are written in place: a float32 or Fortran-order array would be converted to a copy and the
+    sums thrown away, so the binding refuses them."""
+    data = ldrx.Dataset.from_atoms(random_frames(2, n_atoms=(4, 8), species=(3, 8), seed=3))
+    desc = ldrx.descriptors.Bispectrum(twojmax=2, rcutfac=4.0, radelem={"Li": 0.5, "O": 0.5})
+    n = 2 * (1 + desc.size)
+    ones = np.ones(len(data))
+    args = (desc._impl, list(desc.species), data.batch(), False, ones, np.zeros((data.n_atoms, 3)), None,
+            ones, ones, ones)
+    for ata, atb in ((np.zeros((n, n), np.float32), np.zeros(n)), (np.zeros((n, n), order="F"), np.zeros(n)),
+                     (np.zeros((n, n)), np.zeros(n + 1))):
+        with pytest.raises((TypeError, ValueError)):
+            _core.linear_normal_equations(*args, ata, atb)
+    ata, atb = np.zeros((n, n)), np.zeros(n)
+    _core.linear_normal_equations(*args, ata, atb)
+    assert ata.any()

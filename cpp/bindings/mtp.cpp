@@ -10,7 +10,6 @@
 namespace ldrx {
 namespace {
 
-using InOut = py::array_t<double, py::array::c_style>;
 
 std::vector<int> flat_int(const CArray<int32_t>& a, const char* name, int64_t width) {
     if (a.size() % width) throw std::invalid_argument(std::string(name) + " must have " + std::to_string(width) + " columns");
@@ -110,7 +109,7 @@ void register_mtp(py::module_& m) {
     m.def("linear_normal_equations", [](const Descriptor& d, std::vector<int> species, const PyBatch& pb, bool shared,
                                         CArray<double> energy, CArray<double> forces, std::optional<CArray<double>> virial,
                                         CArray<double> w_energy, CArray<double> w_force, CArray<double> w_virial,
-                                        InOut ata, InOut atb) {
+                                        py::array ata, py::array atb) {
         const FrameBatch b = pb.view();
         const SpeciesMap sp(species);
         const int64_t nf = b.n_frames, n = linear_columns(sp.size(), d.size(), shared);
@@ -118,9 +117,8 @@ void register_mtp(py::module_& m) {
             throw std::invalid_argument("energy and the weights need one value per frame");
         if (forces.size() != 3 * b.n_atoms()) throw std::invalid_argument("forces must be [n_atoms, 3]");
         if (virial && virial->size() != 6 * nf) throw std::invalid_argument("virial must be [n_frames, 6]");
-        if (ata.ndim() != 2 || ata.shape(0) != n || ata.shape(1) != n || atb.size() != n)
-            throw std::invalid_argument("ata must be a C-contiguous float64 [" + std::to_string(n) + ", " +
-                                        std::to_string(n) + "] array and atb [" + std::to_string(n) + "]");
+        double* ata_p = inout_array(ata, "ata", {n, n}, "[n_columns, n_columns]");
+        double* atb_p = inout_array(atb, "atb", {n}, "[n_columns]");
         LinearTargets t;
         t.energy = energy.data();
         t.forces = forces.data();
@@ -132,12 +130,12 @@ void register_mtp(py::module_& m) {
         int64_t rows = 0;
         {
             py::gil_scoped_release nogil;
-            linear_normal_equations(d, sp, b, shared, t, ata.mutable_data(), atb.mutable_data(), &btb, &rows);
+            linear_normal_equations(d, sp, b, shared, t, ata_p, atb_p, &btb, &rows);
         }
         return py::make_tuple(btb, rows);
     }, py::arg("descriptor"), py::arg("species"), py::arg("batch"), py::arg("shared"), py::arg("energy"),
        py::arg("forces"), py::arg("virial"), py::arg("w_energy"), py::arg("w_force"), py::arg("w_virial"),
-       py::arg("ata"), py::arg("atb"),
+       py::arg("ata").noconvert(), py::arg("atb").noconvert(),
        "Adds the weighted energy, force and virial rows of a model linear in the descriptor's features (per-species "
        "constants; coefficients shared by all species, or one block per species) to ata, atb in place; returns "
        "(b^T W b, rows). See cpp/models/linear_rows.hpp.");
