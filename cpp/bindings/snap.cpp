@@ -12,8 +12,8 @@ namespace {
 struct FitArrays {
     CArray<double> shift, scale, energy, forces, w_energy, w_force;
     std::optional<CArray<double>> virial, w_virial;
-    SnapBasis basis;
-    SnapTargets targets;
+    LinearBasis basis;
+    LinearTargets targets;
 
     FitArrays(const BispectrumDescriptor& d, const FrameBatch& b, const py::object& shift_, const py::object& scale_,
               bool quadratic, const py::object& energy_, const py::object& forces_, const py::object& w_energy_,
@@ -30,10 +30,7 @@ struct FitArrays {
             virial = input_array<double>(virial_, "virial", {nf, 6}, "[n_frames, 6]");
             w_virial = input_array<double>(w_virial_, "w_virial", {nf}, "[n_frames]");
         }
-        basis.ncoeff = nc;
-        basis.quadratic = quadratic;
-        basis.shift = shift.data();
-        basis.scale = scale.data();
+        basis = snap_basis(quadratic, shift.data(), scale.data());
         targets.energy = energy.data();
         targets.forces = forces.data();
         targets.w_energy = w_energy.data();
@@ -90,7 +87,7 @@ void register_snap(py::module_& m) {
     m.def("snap_energy_forces", [](const BispectrumDescriptor& d, const PyBatch& pb, const py::object& coefficients_,
                                    bool quadratic, bool forces) {
         const FrameBatch b = pb.view();
-        const int64_t P = SnapBasis{d.size(), quadratic}.per_species();
+        const int64_t P = snap_per_species(d.size(), quadratic);
         const auto coefficients = input_array<double>(coefficients_, "coefficients", {d.n_species(), P},
                                                       std::string("[n_species, beta0 + beta") + (quadratic ? " + alpha" : "") + "]");
         return energy_forces_call(b, forces, [&](double* e, double* f, double* w) {
@@ -107,7 +104,7 @@ void register_snap(py::module_& m) {
                                       const py::object& virial, const py::object& w_virial, py::array ata, py::array atb) {
         const FrameBatch b = pb.view();
         FitArrays in(d, b, shift, scale, quadratic, energy, forces, w_energy, w_force, virial, w_virial);
-        const int64_t n = d.n_species() * in.basis.per_species();
+        const int64_t n = in.basis.columns(d.n_species(), d.size());
         double* ata_p = inout_array(ata, "ata", {n, n}, "[n_columns, n_columns]");
         double* atb_p = inout_array(atb, "atb", {n}, "[n_columns]");
         if (ata_p == atb_p) throw std::invalid_argument("ata and atb must be different arrays");
@@ -115,14 +112,14 @@ void register_snap(py::module_& m) {
         int64_t rows = 0;
         {
             py::gil_scoped_release nogil;
-            snap_normal_equations(d, b, in.basis, in.targets, ata_p, atb_p, &btb, &rows);
+            linear_normal_equations(d, d.species(), b, in.basis, in.targets, ata_p, atb_p, &btb, &rows);
         }
         return py::make_tuple(btb, rows);
     }, py::arg("descriptor"), py::arg("batch"), py::arg("shift"), py::arg("scale"), py::arg("quadratic"),
        py::arg("energy"), py::arg("forces"), py::arg("w_energy"), py::arg("w_force"), py::arg("virial"),
        py::arg("w_virial"), py::arg("ata").noconvert(), py::arg("atb").noconvert(),
        "Adds the frames' weighted rows to the normal equations ata, atb (in place; ata kept symmetric); "
-       "returns (b^T W b, rows). See cpp/models/snap.hpp for the columns and rows.");
+       "returns (b^T W b, rows). See cpp/models/snap.hpp and linear_rows.hpp for the columns and rows.");
 
     m.def("snap_design_matrix", [](const BispectrumDescriptor& d, const PyBatch& pb, const py::object& shift,
                                    const py::object& scale, bool quadratic, const py::object& energy,
@@ -130,12 +127,12 @@ void register_snap(py::module_& m) {
                                    const py::object& virial, const py::object& w_virial) {
         const FrameBatch b = pb.view();
         FitArrays in(d, b, shift, scale, quadratic, energy, forces, w_energy, w_force, virial, w_virial);
-        const int64_t n = d.n_species() * in.basis.per_species();
-        const int64_t rows = snap_count_rows(b, in.targets);
+        const int64_t n = in.basis.columns(d.n_species(), d.size());
+        const int64_t rows = linear_count_rows(b, in.targets);
         py::array_t<double> A({rows, n}), rhs(rows);
         {
             py::gil_scoped_release nogil;
-            snap_design_matrix(d, b, in.basis, in.targets, A.mutable_data(), rhs.mutable_data());
+            linear_design_matrix(d, d.species(), b, in.basis, in.targets, A.mutable_data(), rhs.mutable_data());
         }
         return py::make_tuple(A, rhs);
     }, py::arg("descriptor"), py::arg("batch"), py::arg("shift"), py::arg("scale"), py::arg("quadratic"),

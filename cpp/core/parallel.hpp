@@ -115,30 +115,56 @@ private:
     std::atomic<bool> failed_{false};
 };
 
-// Ordered, thread-count independent reduction over the frames of a batch (used by the ANN and MTP
-// trainers). Frames [0, n_frames) are cut into a fixed number of contiguous chunks of about
-// `atoms_per_chunk` atoms each (the cut depends on the data only, never on the thread count); chunks run
-// in parallel, run_chunk(k, f0, f1) writing chunk k's partial results into storage the caller owns per
-// chunk, and then combine(k) is called for k = 0, 1, ... in order on the calling thread. Sums built this
-// way are bit-identical whatever the number of threads. Exceptions thrown by run_chunk are re-thrown.
+// Ordered, thread-count independent reduction over chunks (the ANN, MTP and linear-fit trainers). Chunk k
+// covers [bounds[k], bounds[k+1]) (the caller's cut, which must depend on the data only, never on the thread
+// count); chunks run in parallel, run_chunk(k, lo, hi) writing chunk k's partial results into storage the
+// caller owns per chunk, and combine(k) is called for k = 0, 1, ... in order, one call at a time. Sums built
+// this way are bit-identical whatever the number of threads. Without `streaming`, every combine runs after
+// all chunks, on the calling thread. With `streaming`, combine(k) runs as soon as chunks 0 .. k are done (on
+// the thread that finished last, under a lock), so only the chunks in flight or waiting for an earlier one
+// hold partial results: for large partials (a normal-equations matrix per chunk). Exceptions thrown by
+// run_chunk or combine are re-thrown.
+template <class RunChunk, class Combine>
+void for_each_chunk_ordered(const std::vector<int64_t>& bounds, RunChunk&& run_chunk, Combine&& combine,
+                            bool streaming = false) {
+    const int64_t K = static_cast<int64_t>(bounds.size()) - 1;
+    ExceptionSlot err;
+    std::mutex m;
+    std::vector<char> done(std::max<int64_t>(K, 0), 0);
+    int64_t next = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(max_threads())
+    for (int64_t k = 0; k < K; ++k) {
+        if (err.failed()) continue;
+        err.run([&] {
+            run_chunk(k, bounds[k], bounds[k + 1]);
+            if (!streaming) return;
+            std::lock_guard<std::mutex> lock(m);
+            done[k] = 1;
+            while (next < K && done[next] && !err.failed()) combine(next++);
+        });
+    }
+    err.rethrow();
+    if (!streaming)
+        for (int64_t k = 0; k < K; ++k) combine(k);
+}
+
+// The frames [0, n_frames) of a batch cut into a fixed number of contiguous chunks of about
+// `atoms_per_chunk` atoms each (by frame count; the cut depends on the data only).
 inline int64_t frame_chunk_count(int64_t n_frames, int64_t n_atoms, int64_t atoms_per_chunk) {
     return std::max<int64_t>(1, std::min<int64_t>(n_frames, (n_atoms + atoms_per_chunk - 1) / atoms_per_chunk));
+}
+
+inline std::vector<int64_t> frame_chunk_bounds(int64_t n_frames, int64_t n_atoms, int64_t atoms_per_chunk) {
+    const int64_t K = frame_chunk_count(n_frames, n_atoms, atoms_per_chunk);
+    std::vector<int64_t> bounds(K + 1);
+    for (int64_t k = 0; k <= K; ++k) bounds[k] = n_frames * k / K;
+    return bounds;
 }
 
 template <class RunChunk, class Combine>
 void for_each_frame_chunk_ordered(int64_t n_frames, int64_t n_atoms, int64_t atoms_per_chunk, RunChunk&& run_chunk,
                                   Combine&& combine) {
-    const int64_t K = frame_chunk_count(n_frames, n_atoms, atoms_per_chunk);
-    std::vector<int64_t> bounds(K + 1);
-    for (int64_t k = 0; k <= K; ++k) bounds[k] = n_frames * k / K;
-    ExceptionSlot err;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(max_threads())
-    for (int64_t k = 0; k < K; ++k) {
-        if (err.failed()) continue;
-        err.run([&] { run_chunk(k, bounds[k], bounds[k + 1]); });
-    }
-    err.rethrow();
-    for (int64_t k = 0; k < K; ++k) combine(k);
+    for_each_chunk_ordered(frame_chunk_bounds(n_frames, n_atoms, atoms_per_chunk), run_chunk, combine);
 }
 
 }  // namespace ldrx

@@ -600,6 +600,18 @@ void BispectrumDescriptor::jacobian(const FrameView& f, const NeighbourList& nl,
     }
 }
 
+void BispectrumDescriptor::jacobian_by_atom(const FrameView& f, const NeighbourList& nl, int64_t i, bool virial,
+                                            double* G, AtomJacobian& out) const {
+    Work& w = thread_work();
+    compute_ui(f, nl, i, true, w);
+    compute_zi(w, true);
+    compute_bi(w, G);
+    compute_dbidrk(w, virial);
+    out.atoms.assign(w.katom.begin(), w.katom.end());
+    out.J.assign(w.dbdr.begin(), w.dbdr.begin() + w.katom.size() * 3 * ncoeff_);
+    if (virial) out.virial.assign(w.dbvir.begin(), w.dbvir.begin() + 6 * ncoeff_);
+}
+
 void BispectrumDescriptor::backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1,
                                     const double* dEdG, double* forces, double* virial) const {
     Work& w = thread_work();

@@ -82,6 +82,9 @@ public:
     // Per-centre Jacobian rows (Descriptor::jacobian): B(i) and dB(i)/d vec_p for every neighbour entry p.
     bool has_jacobian() const override { return true; }
     void jacobian(const FrameView& f, const NeighbourList& nl, int64_t i, double* G, double* J) const override;
+    // ... summed by neighbour atom in one contraction (compute_dbidrk), for the linear fits
+    void jacobian_by_atom(const FrameView& f, const NeighbourList& nl, int64_t i, bool virial, double* G,
+                          AtomJacobian& out) const override;
 
     // ------------------------------------------------------------------ the stages, per centre atom
     // Scratch of one thread for one centre atom at a time.

@@ -18,6 +18,41 @@ void Descriptor::forward_backward(const FrameView& f, const NeighbourList& nl, i
     if (forces) backward(f, nl, a0, a1, dEdG.data(), forces, virial);
 }
 
+void Descriptor::jacobian_by_atom(const FrameView& f, const NeighbourList& nl, int64_t i, bool virial, double* G,
+                                  AtomJacobian& out) const {
+    const int64_t D = size(), e0 = nl.begin(i), np = nl.end(i) - e0;
+    thread_local std::vector<double> J;
+    thread_local std::vector<int32_t> slot;
+    J.resize(np * 3 * D);
+    jacobian(f, nl, i, G, J.data());
+    if (static_cast<int64_t>(slot.size()) < f.n_atoms) slot.resize(f.n_atoms, -1);
+    out.atoms.clear();
+    out.J.clear();
+    for (int64_t p = 0; p < np; ++p) {
+        const int32_t a = nl.index[e0 + p];
+        if (slot[a] < 0) {
+            slot[a] = static_cast<int32_t>(out.atoms.size());
+            out.atoms.push_back(a);
+            out.J.resize(out.J.size() + 3 * D, 0.0);
+        }
+        const double* src = &J[p * 3 * D];
+        double* dst = &out.J[slot[a] * 3 * D];
+        for (int64_t c = 0; c < 3 * D; ++c) dst[c] += src[c];
+    }
+    for (const int32_t a : out.atoms) slot[a] = -1;
+    if (!virial) return;
+    out.virial.assign(6 * D, 0.0);
+    for (int64_t p = 0; p < np; ++p) {
+        const double* vec = &nl.vec[3 * (e0 + p)];
+        for (int v = 0; v < 6; ++v) {
+            const double c = vec[kVoigt[v][0]];
+            const double* src = &J[(p * 3 + kVoigt[v][1]) * D];
+            double* dst = &out.virial[v * D];
+            for (int64_t k = 0; k < D; ++k) dst[k] += c * src[k];
+        }
+    }
+}
+
 void descriptor_forward(const Descriptor& d, const FrameBatch& b, double* G) {
     d.check(b);
     const int64_t D = d.size();

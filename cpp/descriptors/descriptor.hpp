@@ -60,6 +60,17 @@ public:
     virtual void jacobian(const FrameView& f, const NeighbourList& nl, int64_t i, double* G, double* J) const {
         throw std::logic_error("this descriptor does not provide per-centre Jacobian rows");
     }
+    // The same rows summed by neighbour atom, which is what the linear fits consume (models/linear_rows.hpp):
+    // G [d] = G(i); atoms = the distinct frame atoms among i's entries (i's own images included);
+    //   J[(q * 3 + x) * d + k] = sum over the entries p whose neighbour is atoms[q] of dG_k(i)/d(vec_p)_x;
+    // with `virial`, virial[v * d + k] = sum_p (vec_p)_a dG_k(i)/d(vec_p)_b, (a, b) = kVoigt[v].
+    // The default sums jacobian(); a descriptor overrides it when it can build the sums directly.
+    struct AtomJacobian {
+        std::vector<int32_t> atoms;
+        std::vector<double> J, virial;
+    };
+    virtual void jacobian_by_atom(const FrameView& f, const NeighbourList& nl, int64_t i, bool virial, double* G,
+                                  AtomJacobian& out) const;
 };
 
 // Whole-batch drivers. G, dEdG, v, dG are [n_atoms, d] / [n_atoms, 3] over the batch; forces is
