@@ -338,10 +338,7 @@ ANNTrainer::ANNTrainer(const AtomicNetworks& nets, const ANNTrainingData& data) 
             if (bounds_[k] < bounds_[k - 1]) throw std::invalid_argument("chunk bounds must not decrease");
     } else {
         // fixed chunking (about 512 atoms each): results do not depend on the number of threads
-        const int64_t na = d_.offsets[nf];
-        const int64_t K = frame_chunk_count(nf, na, 512);
-        bounds_.resize(K + 1);
-        for (int64_t k = 0; k <= K; ++k) bounds_[k] = nf * k / K;
+        bounds_ = frame_chunk_bounds(nf, d_.offsets[nf], 512);
     }
 }
 
@@ -467,17 +464,14 @@ void ANNTrainer::run_chunks(const double* theta, bool grad, ChunkSums& sums) {
     const Eigen::VectorXd th = Eigen::Map<const Eigen::VectorXd>(theta, P);
     grads.assign(grad ? K : 0, Eigen::VectorXd());
     parts.assign(K, ANNLoss());
-    ExceptionSlot err;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(max_threads())
-    for (int64_t k = 0; k < K; ++k) {
-        if (err.failed()) continue;
-        err.run([&] {
+    // the callers combine the chunks in order
+    for_each_chunk_ordered(
+        bounds_,
+        [&](int64_t k, int64_t f0, int64_t f1) {
             if (grad) grads[k] = Eigen::VectorXd::Zero(P);
-            if (bounds_[k + 1] > bounds_[k])
-                run_chunk(th.data(), bounds_[k], bounds_[k + 1], grad ? grads[k].data() : nullptr, parts[k]);
-        });
-    }
-    err.rethrow();
+            if (f1 > f0) run_chunk(th.data(), f0, f1, grad ? grads[k].data() : nullptr, parts[k]);
+        },
+        [](int64_t) {});
 }
 
 ANNLoss ANNTrainer::loss_grad(const double* theta, double* grad) {

@@ -19,10 +19,12 @@ namespace ldrx {
 
 namespace {
 
-using RowMajorMap = Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMajorMap = Eigen::Map<RowMat>;
 
-// frames per chunk of the ordered sum: about this many atoms (a fixed cut of the data)
-constexpr int64_t kAtomsPerChunk = 1024;
+// chunks of the ordered sum: one per about this many atoms, cut at equal estimated cost (a fixed cut of the
+// data: the sums do not depend on the thread count)
+constexpr int64_t kAtomsPerChunk = 2048;
 
 inline bool usable(double target, double weight) {
     return std::isfinite(target) && weight > 0.0 && std::isfinite(weight);
@@ -228,7 +230,7 @@ void check_inputs(const Descriptor& d, const SpeciesMap& sp, const FrameBatch& b
 
 // One chunk's share of the normal equations: the blocks of the pairs of column groups it met.
 struct Part {
-    std::vector<Eigen::MatrixXd> blocks;  // [n_groups^2], (a, c) with a <= c; empty when never met
+    std::vector<RowMat> blocks;  // [n_groups^2], (a, c) with a <= c; empty when never met (row-major as ata)
     Eigen::VectorXd atb;
     double btb = 0.0;
     int64_t rows = 0;
@@ -248,7 +250,20 @@ void linear_normal_equations(const Descriptor& d, const SpeciesMap& species, con
     std::vector<int64_t> order(b.n_frames);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return mask[x] < mask[y]; });
-    const std::vector<int64_t> bounds = frame_chunk_bounds(b.n_frames, b.n_atoms(), kAtomsPerChunk);
+    // chunk bounds (positions in `order`) at equal cost: rows x (products + row building)
+    std::vector<double> cost(b.n_frames + 1, 0.0);
+    for (int64_t q = 0; q < b.n_frames; ++q) {
+        const int64_t f = order[q];
+        const double w = static_cast<double>(groups.width(groups.present(mask[f])));
+        cost[q + 1] = cost[q] + static_cast<double>(count_rows(b, t, f).total()) * (0.5 * w * w + 2.0e4);
+    }
+    const int64_t K = frame_chunk_count(b.n_frames, b.n_atoms(), kAtomsPerChunk);
+    std::vector<int64_t> bounds(K + 1, b.n_frames);
+    bounds[0] = 0;
+    for (int64_t k = 1, q = 0; k < K; ++k) {
+        while (q < b.n_frames && cost[q] < cost[b.n_frames] * k / K) ++q;
+        bounds[k] = std::max(q, bounds[k - 1]);
+    }
     std::vector<Part> parts(bounds.size() - 1);
     RowMajorMap M(ata, n, n);
     ExceptionSlot err;
@@ -280,14 +295,14 @@ void linear_normal_equations(const Descriptor& d, const SpeciesMap& species, con
                     const int64_t la = groups.len[ga];
                     const auto Ua = buf.block(ca, 0, la, used);
                     part.atb.segment(groups.off[ga], la).noalias() += Ua * rhs.head(used);
-                    Eigen::MatrixXd& D = part.blocks[ga * ng + ga];
+                    RowMat& D = part.blocks[ga * ng + ga];
                     if (D.size() == 0) D.setZero(la, la);
                     D.selfadjointView<Eigen::Upper>().rankUpdate(Ua);
                     int64_t cc = ca + la;
                     for (int c = a + 1; c < np; ++c) {
                         const int gc = present[c];
                         const int64_t lc = groups.len[gc];
-                        Eigen::MatrixXd& B = part.blocks[ga * ng + gc];
+                        RowMat& B = part.blocks[ga * ng + gc];
                         if (B.size() == 0) B.setZero(la, lc);
                         B.noalias() += Ua * buf.block(cc, 0, lc, used).transpose();
                         cc += lc;
@@ -316,7 +331,7 @@ void linear_normal_equations(const Descriptor& d, const SpeciesMap& species, con
             Part& part = parts[k];
             for (int64_t a = 0; a < ng; ++a)
                 for (int64_t c = a; c < ng; ++c) {
-                    const Eigen::MatrixXd& B = part.blocks[a * ng + c];
+                    const RowMat& B = part.blocks[a * ng + c];
                     if (B.size()) M.block(groups.off[a], groups.off[c], B.rows(), B.cols()) += B;
                 }
             Eigen::Map<Eigen::VectorXd>(atb, n) += part.atb;
