@@ -56,7 +56,7 @@ def chem_groups(chem, species):
         for s in sym:
             if s in labels and str(labels[s]) not in names:
                 names.append(str(labels[s]))
-        group = {s: names.index(str(v)) for s, v in labels.items() if str(v) in names}
+        group = {s: (names.index(str(v)) if str(v) in names else -1) for s, v in labels.items()}
     elif isinstance(chem, (list, tuple)):
         group, names = {}, []
         for g, members in enumerate(chem):
