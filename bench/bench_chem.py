@@ -1,6 +1,7 @@
 """The explicit multi-element ("chem") bispectrum next to the plain one, and the radelem rules (issue 13).
 
-    python bench/bench_chem.py cv        # grouped 5-fold CV: SNAP 2J=8 (plain) vs 2J=4 (plain) vs 2J=4 chem (Li / O / TM)
+    python bench/bench_chem.py cv        # grouped 5-fold CV: SNAP 2J=8 (plain) vs 2J=4 (plain) vs 2J=4 chem (Li / O / TM),
+                                         # without and with bnormflag
     python bench/bench_chem.py split     # the seed-0 90:10 split: accuracy, feature counts and fit times
     python bench/bench_chem.py radelem   # grouped 5-fold CV: radelem uniform 0.5 vs covalent[:P] rules
 
@@ -17,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from bench_select import best_per, sample, show
+from bench_select import sample, show
 
 TM = ["Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu"]
 #: one group each for Li and O, one for the nine transition metals: 27 group triples
@@ -28,7 +29,8 @@ SOLVE = {"force_weight": [1e-4, 3e-4], "ridge": [0.01, 0.1, 1.0]}
 def descriptors():
     return {"plain 2J=8 (default)": {"twojmax": [8]},
             "plain 2J=4": {"twojmax": [4]},
-            "chem Li/O/TM 2J=4": {"twojmax": [4], "chem": [LI_O_TM]}}
+            "chem Li/O/TM 2J=4": {"twojmax": [4], "chem": [LI_O_TM]},
+            "chem Li/O/TM 2J=4 bnormflag": {"twojmax": [4], "chem": [LI_O_TM], "bnormflag": [True]}}
 
 
 def n_features(hyper):
@@ -45,6 +47,8 @@ def cv(args):
     print("\n| descriptor | components per element | columns | CV time (s) | best force_weight, ridge | E RMSE (meV/atom) | F RMSE (eV/Å) | score |")
     print("|---|---|---|---|---|---|---|---|")
     for name, d in descriptors().items():
+        if args.only and not any(name == o for o in args.only.split(";")):
+            continue
         t = time.perf_counter()
         res = sel.search(data, "snap", grid={**d, **SOLVE}, folds=5, groups="composition", score="paper", seed=0,
                          refit=False)
@@ -65,7 +69,8 @@ def split(args):
     train, test = data.split(0.1, seed=0)
     good = ~np.isfinite(test.closest_pairs(1.0)[0])
     rows = {}
-    cases = {"snap 2J=8 defaults": {}, "snap 2J=4": dict(twojmax=4), "snap 2J=4 chem Li/O/TM": dict(twojmax=4, chem=LI_O_TM),
+    cases = {"snap 2J=8 defaults": {}, "snap 2J=8 radelem covalent:0.25": dict(radelem="covalent:0.25"),
+             "snap 2J=4": dict(twojmax=4), "snap 2J=4 chem Li/O/TM": dict(twojmax=4, chem=LI_O_TM),
              "snap 2J=4 chem Li/O/TM bnormflag": dict(twojmax=4, chem=LI_O_TM, bnormflag=True)}
     for name, hyper in cases.items():
         if args.only and not name.startswith(args.only):
@@ -83,6 +88,33 @@ def split(args):
                                f"atoms closer than 1 Å"))
 
 
+def paired(res, key):
+    """The best setting for each value of `key`, its per-fold RMSE, and the fold-wise differences to the best
+    setting of the first value (the baseline): the folds are shared, so the paired differences show whether
+    a gain is larger than the fold-to-fold noise."""
+    best = {}
+    for i, r in sorted(enumerate(res.results), key=lambda x: x[1]["rank"]):
+        best.setdefault(str(r.get(key)), i)
+    first = str(res.params[0].get(key))
+    e0 = np.array([f["energy_rmse_meV_per_atom"] for f in res.per_fold[best[first]]])
+    f0 = np.array([f["forces_rmse_eV_per_A"] for f in res.per_fold[best[first]]])
+    print(f"\n| {key} | best setting | E RMSE per fold (meV/atom) | F RMSE per fold (eV/Å) | "
+          f"dE vs {first} (mean ± sd, folds better) | dF vs {first} |")
+    print("|---|---|---|---|---|---|")
+    for v, i in best.items():
+        r = res.results[i]
+        e = np.array([f["energy_rmse_meV_per_atom"] for f in res.per_fold[i]])
+        f = np.array([f["forces_rmse_eV_per_A"] for f in res.per_fold[i]])
+        print(f"| {v} | {', '.join(f'{k} {_short(x)}' for k, x in res.params[i].items() if k != key)} | "
+              f"{' '.join(f'{x:.1f}' for x in e)} | {' '.join(f'{x:.3f}' for x in f)} | "
+              f"{(e - e0).mean():+.1f} ± {(e - e0).std(ddof=1):.1f} ({int((e < e0).sum())}/5) | "
+              f"{(f - f0).mean():+.3f} ± {(f - f0).std(ddof=1):.3f} ({int((f < f0).sum())}/5) |")
+
+
+def _short(v):
+    return f"{v:g}" if isinstance(v, float) else ("{...}" if isinstance(v, dict) else str(v))
+
+
 def radelem(args):
     import ldrx
     import ldrx.select as sel
@@ -92,15 +124,16 @@ def radelem(args):
     t = time.perf_counter()
     res = sel.search(data, "snap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False)
     show(res, "SNAP 2J=8 (wj rank), radelem rules, 5 folds grouped by composition, score paper")
-    best_per(res, ["rcutfac", "radelem"])
+    paired(res, "radelem")
     print(f"\n{len(res.params)} settings x 5 folds, {time.perf_counter() - t:.0f} s, {ldrx.get_num_threads()} thread(s)")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["cv", "split", "radelem"])
-    p.add_argument("--rcutfac", type=float, nargs="+", default=[5.0, 5.5])
-    p.add_argument("--only", default=None, help="split: only the cases whose name starts with this")
+    p.add_argument("--rcutfac", type=float, nargs="+", default=[5.0])
+    p.add_argument("--only", default=None, help="split: only the cases whose name starts with this; cv: only the "
+                                                "descriptors named (separated by ';')")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
     {"cv": cv, "split": split, "radelem": radelem}[args.what](args)

@@ -113,7 +113,12 @@ class SNAPHyper:
                    columns get 1); None: 1e4 with "standardise" (5456 coefficients on a few hundred
                    structures overfit unless the quadratic part is held back more), 1 with "none" (FitSNAP).
     radelem        {element: value} or a rule of :func:`element_radii` ("uniform", "covalent[:P]");
-                   None: 0.5 for every element (FitSNAP's).
+                   None: 0.5 for every element (FitSNAP's). In the grouped CV above (bench_chem.py radelem,
+                   rcutfac 5, wj "rank") "covalent:0.25" was the best rule, 50.5 ± 23.6 meV/atom and 0.496 ±
+                   0.106 eV/Å against 55.2 ± 26.5 and 0.506 ± 0.107 for uniform 0.5: paired over the same folds
+                   -4.7 ± 4.2 meV/atom (better on 5 of 5 folds), forces -0.010 ± 0.017 eV/Å; P = 0.5 and 1 did
+                   not gain on energies. A gain smaller than the fold spread, by the best of four rules picked on
+                   the same folds, is not a clear win, so the default stays 0.5 for every element.
     wj             {element: value} or a rule of :func:`element_weights`; None: "rank", weights 1.0 down to
                    0.2 by atomic number (Li 1.0, O 0.92, Sc 0.84, ..., Cu 0.2 for the LDR elements): distinct
                    weights let the non-chem bispectrum tell the neighbours' elements apart. In the CV above it
@@ -124,7 +129,10 @@ class SNAPHyper:
                    n_groups^3 x ncount(2J): with 11 elements only groupings are affordable for a fit, e.g.
                    chem={"Li": "Li", "O": "O", <the 9 TMs>: "TM"} at twojmax=4: 378 components, 4169 columns
                    (chem=True at 2J=4 would be 18634 components, 205k columns). Not with quadratic (the
-                   quadratic columns grow as the square).
+                   quadratic columns grow as the square). In the grouped CV above that Li / O / TM grouping
+                   at 2J=4 gave 41.6 ± 15.3 meV/atom, 0.380 ± 0.106 eV/Å against 55.2 ± 26.5, 0.506 ± 0.107
+                   for the plain 2J=8 default, at about 3x the CV time (bench/bench_chem.py cv); it stays
+                   opt-in because its size depends on the grouping, which the user chooses.
     bnormflag      divide B_{j1 j2 j} by j + 1 (LAMMPS bnormflag; usually with chem).
     rfac0, rmin0, bzeroflag, switchflag   as in LAMMPS.
     solver         "ridge": normal equations streamed in C++, Cholesky (any data size);
