@@ -4,6 +4,7 @@
                                          # without and with bnormflag
     python bench/bench_chem.py split     # the seed-0 90:10 split: accuracy, feature counts and fit times
     python bench/bench_chem.py radelem   # grouped 5-fold CV: radelem uniform 0.5 vs covalent[:P] rules
+    python bench/bench_chem.py cost      # per-atom µs of compute / backward / force rows, plain vs chem (30 frames)
 
 Data and protocol as bench/bench_select.py (329 frames of the bundled LDR sample, 5 folds grouped by reduced
 composition, seed 0, score "paper" = E_rmse / 50 meV/atom + F_rmse / 0.5 eV/Å). Tables: mean ± spread
@@ -128,15 +129,41 @@ def radelem(args):
     print(f"\n{len(res.params)} settings x 5 folds, {time.perf_counter() - t:.0f} s, {ldrx.get_num_threads()} thread(s)")
 
 
+def cost(args):
+    import ldrx
+    from ldrx.descriptors import Bispectrum
+    from ldrx.models.snap import element_weights
+    data = sample()[:30]
+    sp = ["Li", "O"] + TM
+    rad = {s: 0.5 for s in sp}
+    wj = element_weights([3, 8, 21, 22, 23, 24, 25, 26, 27, 28, 29], "rank")
+    ds = {"plain 2J=8": Bispectrum(8, 5.0, radelem=rad, wj=wj), "plain 2J=4": Bispectrum(4, 5.0, radelem=rad, wj=wj),
+          "chem Li/O/TM 2J=4": Bispectrum(4, 5.0, radelem=rad, wj=wj, chem=LI_O_TM)}
+    print(f"{data.n_atoms} atoms, {ldrx.get_num_threads()} thread(s); µs per atom, second of two passes\n")
+    print("| descriptor | components | compute | backward | force rows |\n|---|---|---|---|---|")
+    for rep in range(2):
+        for name, d in ds.items():
+            t = [time.perf_counter()]
+            d.compute(data)
+            t.append(time.perf_counter())
+            d.backward(data, np.ones((data.n_atoms, d.size)))
+            t.append(time.perf_counter())
+            d.force_rows(data)
+            t.append(time.perf_counter())
+            if rep:
+                us = np.diff(t) / data.n_atoms * 1e6
+                print(f"| {name} | {d.size} | {us[0]:.0f} | {us[1]:.0f} | {us[2]:.0f} |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["cv", "split", "radelem"])
+    p.add_argument("what", choices=["cv", "split", "radelem", "cost"])
     p.add_argument("--rcutfac", type=float, nargs="+", default=[5.0])
     p.add_argument("--only", default=None, help="split: only the cases whose name starts with this; cv: only the "
                                                 "descriptors named (separated by ';')")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
-    {"cv": cv, "split": split, "radelem": radelem}[args.what](args)
+    {"cv": cv, "split": split, "radelem": radelem, "cost": cost}[args.what](args)
 
 
 if __name__ == "__main__":
