@@ -293,7 +293,7 @@ def test_snap_with_chem_fits_saves_and_exports(tmp_path):
     d = dataset(a.numbers, pos, cell)
     pred = model.predict(d)
     assert abs(pred.energy[0] - out[0]) < 1e-9 * max(1.0, abs(out[0]))
-    np.testing.assert_allclose(pred.forces, out[1], rtol=0, atol=1e-9 * np.abs(out[1]).max())
+    np.testing.assert_allclose(pred.forces, out[1], rtol=0, atol=1e-12 * np.abs(out[1]).max())
 
 
 def _write_committed_reference():

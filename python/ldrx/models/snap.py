@@ -759,9 +759,10 @@ class SNAP(Model):
         coeff = [f"# ldrx {'qSNAP' if h.quadratic else 'SNAP'}: pair_style snap",
                  f"# pair_coeff * * {Path(prefix).name}.snapcoeff {Path(prefix).name}.snapparam {' '.join(sym)}",
                  f"{len(sym)} {self.coefficients.shape[1]}"]
+        coefficients = self._symmetric_chem_coefficients() if self.descriptor.chem is not None else self.coefficients
         for s, el in enumerate(sym):
             coeff.append(f"{el} {self.radelem[s]!r} {self.wj[s]!r}")
-            coeff.extend(repr(float(c)) for c in self.coefficients[s])
+            coeff.extend(repr(float(c)) for c in coefficients[s])
         param = ["# ldrx SNAP parameters", f"rcutfac {h.rcutfac!r}", f"twojmax {h.twojmax}", f"rfac0 {h.rfac0!r}",
                  f"rmin0 {h.rmin0!r}", f"switchflag {int(h.switchflag)}", f"bzeroflag {int(h.bzeroflag)}",
                  f"quadraticflag {int(h.quadratic)}", f"chemflag {int(bool(h.chem))}", f"bnormflag {int(h.bnormflag)}",
@@ -770,6 +771,29 @@ class SNAP(Model):
         for path, lines in zip(paths, (coeff, param)):
             atomic_write(path, lambda f, text="\n".join(lines) + "\n": f.write(text.encode()))
         return paths
+
+    def _symmetric_chem_coefficients(self):
+        """The coefficients with those of identical chem components averaged: B^{abc}_{j1 j2 j} = B^{cba} when
+        j1 = j, = B^{bac} when j1 = j2 (= B^{acb} when j2 = j). The energy is the same; LAMMPS pair_style snap
+        (chemflag 1) folds beta^{abc} and beta^{cba} into 2 beta^{abc} in its adjoint, which is the gradient
+        only for coefficients symmetric under these swaps."""
+        n = len(self.descriptor.groups)
+        trip = self.descriptor.triples
+        nb = len(trip)
+        out = self.coefficients.copy()
+        lin = out[:, 1:1 + n ** 3 * nb].reshape(len(self.species), n, n, n, nb)
+        sym = lin.copy()
+        for k, (j1, j2, j) in enumerate(trip):
+            swaps = [p for p, ok in (((2, 1, 0), j1 == j), ((1, 0, 2), j1 == j2), ((0, 2, 1), j2 == j)) if ok]
+            perms = {(0, 1, 2)}
+            while True:   # the group the swaps generate
+                new = {tuple(q[i] for i in p) for q in perms for p in swaps} | perms
+                if new == perms:
+                    break
+                perms = new
+            sym[..., k] = sum(lin[..., k].transpose([0] + [1 + i for i in p]) for p in perms) / len(perms)
+        out[:, 1:1 + n ** 3 * nb] = sym.reshape(len(self.species), -1)
+        return out
 
     @classmethod
     def from_lammps(cls, prefix, snapparam=None):
