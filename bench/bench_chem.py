@@ -47,6 +47,7 @@ def cv(args):
     print(f"{len(data)} frames, {ldrx.get_num_threads()} thread(s)")
     print("\n| descriptor | components per element | columns | CV time (s) | best force_weight, ridge | E RMSE (meV/atom) | F RMSE (eV/Å) | score |")
     print("|---|---|---|---|---|---|---|---|")
+    runs = []
     for name, d in descriptors().items():
         if args.only and not any(name == o for o in args.only.split(";")):
             continue
@@ -61,6 +62,21 @@ def cv(args):
               f"{r['forces_rmse_eV_per_A']:.3f} ± {r['forces_rmse_eV_per_A_std']:.3f} | {r['score']:.3f} |", flush=True)
         if args.verbose:
             show(res, name)
+        runs.append((name, res, r))
+    if len(runs) > 1:   # the folds are the same (seeded grouping of the same frames): paired differences
+        name0, res0, r0 = runs[0]
+        f0 = res0.per_fold[res0.results.index(r0)]
+        e0 = np.array([f["energy_rmse_meV_per_atom"] for f in f0])
+        g0 = np.array([f["forces_rmse_eV_per_A"] for f in f0])
+        print(f"\n| descriptor | E RMSE per fold (meV/atom) | F RMSE per fold (eV/Å) | dE vs {name0} (folds better) | dF vs {name0} |")
+        print("|---|---|---|---|---|")
+        for name, res, r in runs:
+            pf = res.per_fold[res.results.index(r)]
+            e = np.array([f["energy_rmse_meV_per_atom"] for f in pf])
+            g = np.array([f["forces_rmse_eV_per_A"] for f in pf])
+            print(f"| {name} | {' '.join(f'{x:.1f}' for x in e)} | {' '.join(f'{x:.3f}' for x in g)} | "
+                  f"{(e - e0).mean():+.1f} ± {(e - e0).std(ddof=1):.1f} ({int((e < e0).sum())}/{len(e)}) | "
+                  f"{(g - g0).mean():+.3f} ± {(g - g0).std(ddof=1):.3f} ({int((g < g0).sum())}/{len(g)}) |")
 
 
 def split(args):

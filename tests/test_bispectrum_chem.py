@@ -296,6 +296,24 @@ def test_snap_with_chem_fits_saves_and_exports(tmp_path):
     np.testing.assert_allclose(pred.forces, out[1], rtol=0, atol=1e-12 * np.abs(out[1]).max())
 
 
+def test_radelem_rules():
+    from ase.data import covalent_radii
+    from ldrx.models.snap import element_radii
+    z = [3, 8, 25]
+    r = np.array([covalent_radii[x] for x in z])
+    assert element_radii(z, "uniform") == {"Li": 0.5, "O": 0.5, "Mn": 0.5}
+    np.testing.assert_allclose(list(element_radii(z, "covalent:1").values()), 0.5 * r / r.mean(), rtol=1e-14)
+    np.testing.assert_allclose(list(element_radii(z, "covalent").values()), 0.5 * np.sqrt(r / r.mean()), rtol=1e-14)
+    assert element_radii(z, "covalent:0") == element_radii(z, "uniform")
+    for bad in ("covalent:2", "covalent:x", "vdw", "uniform:1"):
+        with pytest.raises(ValueError, match="radelem rule"):
+            element_radii(z, bad)
+    with pytest.raises(ValueError, match="radelem rule"):
+        ldrx.models.SNAP(radelem="covalent:1.5")
+    m = ldrx.models.SNAP(radelem="covalent:0.25")
+    assert m._resolve_elements(z)[0] == list(element_radii(z, "covalent:0.25").values())
+
+
 def _write_committed_reference():
     numbers, pos, cell = ldr_frame()
     from ase.data import chemical_symbols
