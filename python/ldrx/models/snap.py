@@ -131,7 +131,8 @@ class SNAPHyper:
                    (chem=True at 2J=4 would be 18634 components, 205k columns). Not with quadratic (the
                    quadratic columns grow as the square). In the grouped CV above that Li / O / TM grouping
                    at 2J=4 gave 41.6 ± 15.3 meV/atom, 0.380 ± 0.106 eV/Å against 55.2 ± 26.5, 0.506 ± 0.107
-                   for the plain 2J=8 default, at about 3x the CV time (bench/bench_chem.py cv); it stays
+                   for the plain 2J=8 default (forces better in 5 of 5 folds, energies in 4 of 5), at about 4x the
+                   CV time (bench/bench_chem.py cv); it stays
                    opt-in because its size depends on the grouping, which the user chooses.
     bnormflag      divide B_{j1 j2 j} by j + 1 (LAMMPS bnormflag; usually with chem).
     rfac0, rmin0, bzeroflag, switchflag   as in LAMMPS.
