@@ -43,13 +43,15 @@ struct FitArrays {
 }  // namespace
 
 void register_snap(py::module_& m) {
-    m.def("bispectrum_ncoeff", &bispectrum_ncoeff, py::arg("twojmax"), "number of kept (j1, j2, j) triples");
+    m.def("bispectrum_ncoeff", &bispectrum_ncoeff, py::arg("twojmax"), py::arg("n_groups") = 0,
+          "number of kept (j1, j2, j) triples, times n_groups^3 with n_groups chemical groups (chem)");
     m.attr("BISPECTRUM_MAX_CUTOFF") = kBispectrumMaxCutoff;
     m.attr("BISPECTRUM_MAX_TWOJMAX") = kBispectrumMaxTwojmax;
 
     py::class_<BispectrumDescriptor, Descriptor> cls(m, "BispectrumDescriptor");
     cls.def(py::init([](int twojmax, double rcutfac, double rfac0, double rmin0, std::vector<int> species,
-                        std::vector<double> radelem, std::vector<double> wj, bool bzeroflag, bool switchflag) {
+                        std::vector<double> radelem, std::vector<double> wj, bool bzeroflag, bool switchflag,
+                        std::vector<int> chem, bool bnormflag, bool wselfallflag) {
                 BispectrumParams p;
                 p.twojmax = twojmax;
                 p.rcutfac = rcutfac;
@@ -60,10 +62,15 @@ void register_snap(py::module_& m) {
                 p.wj = std::move(wj);
                 p.bzeroflag = bzeroflag;
                 p.switchflag = switchflag;
+                p.chem = std::move(chem);
+                p.bnormflag = bnormflag;
+                p.wselfallflag = wselfallflag;
                 return BispectrumDescriptor(p);
             }),
             py::arg("twojmax"), py::arg("rcutfac"), py::arg("rfac0"), py::arg("rmin0"), py::arg("species"),
-            py::arg("radelem"), py::arg("wj"), py::arg("bzeroflag"), py::arg("switchflag"))
+            py::arg("radelem"), py::arg("wj"), py::arg("bzeroflag"), py::arg("switchflag"),
+            py::arg("chem") = std::vector<int>(), py::arg("bnormflag") = false, py::arg("wselfallflag") = false)
+        .def_property_readonly("n_groups", &BispectrumDescriptor::n_groups, "chemical groups (1 without chem)")
         .def_property_readonly("triples", [](const BispectrumDescriptor& d) {
             std::vector<std::tuple<int, int, int>> out;
             for (const auto& t : d.triples()) out.emplace_back(t.j1, t.j2, t.j);

@@ -65,13 +65,14 @@ inline double half_dot(int64_t n, const double* hw, const double* ar, const doub
 
 }  // namespace
 
-int64_t bispectrum_ncoeff(int twojmax) {
+int64_t bispectrum_ncoeff(int twojmax, int n_groups) {
+    if (n_groups < 0) throw std::invalid_argument("n_groups must be >= 0");
     int64_t n = 0;
     for (int j1 = 0; j1 <= twojmax; ++j1)
         for (int j2 = 0; j2 <= j1; ++j2)
             for (int j = j1 - j2; j <= std::min(twojmax, j1 + j2); j += 2)
                 if (j >= j1) ++n;
-    return n;
+    return n_groups > 0 ? n * n_groups * n_groups * n_groups : n;
 }
 
 BispectrumDescriptor::BispectrumDescriptor(const BispectrumParams& p) : p_(p), species_(p.species) {
@@ -91,6 +92,24 @@ BispectrumDescriptor::BispectrumDescriptor(const BispectrumParams& p) : p_(p), s
             throw std::invalid_argument("wj of atomic number " + std::to_string(p.species[s]) + " is not finite");
     }
     J2_ = p.twojmax;
+    elem_.assign(n, 0);
+    ne_ = 1;
+    if (!p.chem.empty()) {
+        if (static_cast<int>(p.chem.size()) != n) throw std::invalid_argument("chem needs one group per species");
+        int g = 0;
+        for (int s = 0; s < n; ++s) {
+            if (p.chem[s] < 0 || p.chem[s] >= n)
+                throw std::invalid_argument("the chem group of atomic number " + std::to_string(p.species[s]) +
+                                            " must be in 0..n_species-1, got " + std::to_string(p.chem[s]));
+            g = std::max(g, p.chem[s] + 1);
+        }
+        for (int e = 0; e < g; ++e)
+            if (std::find(p.chem.begin(), p.chem.end(), e) == p.chem.end())
+                throw std::invalid_argument("chem groups must be numbered 0..n_groups-1 without gaps; group " +
+                                            std::to_string(e) + " has no species");
+        ne_ = g;
+        elem_ = p.chem;
+    }
     rcut_.resize(n * n);
     max_cutoff_ = 0.0;
     for (int a = 0; a < n; ++a)
@@ -148,7 +167,8 @@ void BispectrumDescriptor::make_indices() {
             }
     idxz_ = zoff;
     cg_.assign(cgoff, 0.0);
-    ncoeff_ = static_cast<int64_t>(btrip_.size());
+    nb_ = static_cast<int64_t>(btrip_.size());
+    ncoeff_ = p_.chem.empty() ? nb_ : nb_ * ne_ * ne_ * ne_;
 
     std::vector<int> bindex((J + 1) * (J + 1) * (J + 1), -1);
     for (size_t c = 0; c < btrip_.size(); ++c) {
@@ -157,11 +177,11 @@ void BispectrumDescriptor::make_indices() {
     }
     auto bidx = [&](int j1, int j2, int j) { return bindex[(j1 * (J + 1) + j2) * (J + 1) + j]; };
     bz_.clear();
-    bzero_.assign(ncoeff_, 0.0);
+    bzero_.assign(nb_, 0.0);
     for (size_t c = 0; c < btrip_.size(); ++c) {
         const Triple& t = btrip_[c];
         bz_.push_back({zindex(t.j1, t.j2, t.j), zindex(t.j, t.j2, t.j1), zindex(t.j, t.j1, t.j2)});
-        if (p_.bzeroflag) bzero_[c] = kWself * kWself * kWself * (t.j + 1);
+        if (p_.bzeroflag) bzero_[c] = kWself * kWself * kWself * (p_.bnormflag ? 1.0 : t.j + 1.0);
     }
     // Which beta multiplies Z_{j1 j2 j} in Y^j, and with which factor: B_{j1 j2 j} contains U^j once and,
     // through the symmetries of the coupling, U^{j1} and U^{j2} with weights (j+1)/(j1+1), (j+1)/(j2+1).
@@ -215,12 +235,12 @@ void BispectrumDescriptor::make_clebsch_gordan() {
 
 BispectrumDescriptor::Work BispectrumDescriptor::make_work() const {
     Work w;
-    w.utot_r.assign(idxu_, 0.0);
-    w.utot_i.assign(idxu_, 0.0);
-    w.zlist_r.assign(idxz_, 0.0);
-    w.zlist_i.assign(idxz_, 0.0);
-    w.ylist_r.assign(idxu_, 0.0);
-    w.ylist_i.assign(idxu_, 0.0);
+    w.utot_r.assign(ne_ * idxu_, 0.0);
+    w.utot_i.assign(ne_ * idxu_, 0.0);
+    w.zlist_r.assign(ne_ * ne_ * idxz_, 0.0);
+    w.zlist_i.assign(ne_ * ne_ * idxz_, 0.0);
+    w.ylist_r.assign(ne_ * idxu_, 0.0);
+    w.ylist_i.assign(ne_ * idxu_, 0.0);
     w.dulist_r.assign(3 * idxu_, 0.0);
     w.dulist_i.assign(3 * idxu_, 0.0);
     return w;
@@ -228,7 +248,9 @@ BispectrumDescriptor::Work BispectrumDescriptor::make_work() const {
 
 BispectrumDescriptor::Work& BispectrumDescriptor::thread_work() const {
     thread_local Work w;
-    if (w.utot_r.size() != static_cast<size_t>(idxu_) || w.zlist_r.size() != static_cast<size_t>(idxz_)) w = make_work();
+    if (w.utot_r.size() != static_cast<size_t>(ne_ * idxu_) || w.zlist_r.size() != static_cast<size_t>(ne_ * ne_ * idxz_) ||
+        w.dulist_r.size() != static_cast<size_t>(3 * idxu_))
+        w = make_work();
     return w;
 }
 
@@ -277,6 +299,7 @@ void BispectrumDescriptor::compute_ui(const FrameView& f, const NeighbourList& n
     w.r.clear();
     w.rc.clear();
     w.w.clear();
+    w.elem.clear();
     for (int64_t p = nl.begin(i); p < nl.end(i); ++p) {
         const int32_t k = nl.index[p];
         const int sk = species_(f.numbers[k]);
@@ -288,12 +311,16 @@ void BispectrumDescriptor::compute_ui(const FrameView& f, const NeighbourList& n
         w.r.push_back(nl.dist[p]);
         w.rc.push_back(rc);
         w.w.push_back(p_.wj[sk]);
+        w.elem.push_back(elem_[sk]);
     }
     const size_t nn = w.r.size();
     std::fill(w.utot_r.begin(), w.utot_r.end(), 0.0);
     std::fill(w.utot_i.begin(), w.utot_i.end(), 0.0);
-    for (int j = 0; j <= J2_; ++j)
-        for (int m = 0; m <= j; ++m) w.utot_r[ublock_[j] + m * (j + 1) + m] = kWself;
+    const int ei = elem_[w.species];
+    for (int e = 0; e < ne_; ++e)
+        if (e == ei || p_.wselfallflag)
+            for (int j = 0; j <= J2_; ++j)
+                for (int m = 0; m <= j; ++m) w.utot_r[e * idxu_ + ublock_[j] + m * (j + 1) + m] = kWself;
     if (store_u) {
         w.ulist_r.resize(nn * idxu_);
         w.ulist_i.resize(nn * idxu_);
@@ -312,67 +339,126 @@ void BispectrumDescriptor::compute_ui(const FrameView& f, const NeighbourList& n
         double fc, dfc;
         switching(p_.switchflag, r, p_.rmin0, rc, fc, dfc);
         const double s = fc * w.w[n];
+        double* tr = w.utot_r.data() + w.elem[n] * idxu_;
+        double* ti = w.utot_i.data() + w.elem[n] * idxu_;
         for (int64_t q = 0; q < idxu_; ++q) {
-            w.utot_r[q] += s * ur[q];
-            w.utot_i[q] += s * ui[q];
+            tr[q] += s * ur[q];
+            ti[q] += s * ui[q];
+        }
+    }
+}
+
+void BispectrumDescriptor::z_triple(int it, const double* ar, const double* ai, const double* br, const double* bi,
+                                     double* zr, double* zi) const {
+    const ZTriple& t = ztrip_[it];
+    const int j1 = t.j1, j2 = t.j2, j = t.j;
+    const double* cg = &cg_[t.cgoff];
+    const int s12 = j1 + j2 - j;  // 2 ma2 = 2 ma - j - 2 ma1 + j1 + j2
+    for (int mb = 0; 2 * mb <= j; ++mb) {
+        const int mb1min = std::max(0, (2 * mb - j - j2 + j1) / 2);
+        const int mb1max = std::min(j1, (2 * mb - j + j2 + j1) / 2);
+        for (int ma = 0; ma <= j; ++ma) {
+            const int ma1min = std::max(0, (2 * ma - j - j2 + j1) / 2);
+            const int ma1max = std::min(j1, (2 * ma - j + j2 + j1) / 2);
+            double sr = 0.0, si = 0.0;
+            for (int mb1 = mb1min; mb1 <= mb1max; ++mb1) {
+                const int mb2 = (2 * mb - 2 * mb1 + s12) / 2;
+                const double* u1r = ar + ublock_[j1] + mb1 * (j1 + 1);
+                const double* u1i = ai + ublock_[j1] + mb1 * (j1 + 1);
+                const double* u2r = br + ublock_[j2] + mb2 * (j2 + 1);
+                const double* u2i = bi + ublock_[j2] + mb2 * (j2 + 1);
+                double pr = 0.0, pi = 0.0;
+                for (int ma1 = ma1min; ma1 <= ma1max; ++ma1) {
+                    const int ma2 = (2 * ma - 2 * ma1 + s12) / 2;
+                    const double c = cg[ma1 * (j2 + 1) + ma2];
+                    pr += c * (u1r[ma1] * u2r[ma2] - u1i[ma1] * u2i[ma2]);
+                    pi += c * (u1r[ma1] * u2i[ma2] + u1i[ma1] * u2r[ma2]);
+                }
+                const double c = cg[mb1 * (j2 + 1) + mb2];
+                sr += c * pr;
+                si += c * pi;
+            }
+            zr[mb * (j + 1) + ma] = sr;
+            zi[mb * (j + 1) + ma] = si;
+        }
+    }
+    if (p_.bnormflag) {
+        const double s = t.j + 1.0;  // LAMMPS divides
+        for (int64_t q = 0; q < half_size(t.j); ++q) {
+            zr[q] /= s;
+            zi[q] /= s;
         }
     }
 }
 
 void BispectrumDescriptor::compute_zi(Work& w, bool all) const {
-    const double* ur = w.utot_r.data();
-    const double* ui = w.utot_i.data();
-    for (const ZTriple& t : ztrip_) {
-        if (!all && !t.kept_b) continue;
-        const int j1 = t.j1, j2 = t.j2, j = t.j;
-        const double* cg = &cg_[t.cgoff];
-        double* zr = &w.zlist_r[t.zoff];
-        double* zi = &w.zlist_i[t.zoff];
-        const int s12 = j1 + j2 - j;  // 2 ma2 = 2 ma - j - 2 ma1 + j1 + j2
-        for (int mb = 0; 2 * mb <= j; ++mb) {
-            const int mb1min = std::max(0, (2 * mb - j - j2 + j1) / 2);
-            const int mb1max = std::min(j1, (2 * mb - j + j2 + j1) / 2);
-            for (int ma = 0; ma <= j; ++ma) {
-                const int ma1min = std::max(0, (2 * ma - j - j2 + j1) / 2);
-                const int ma1max = std::min(j1, (2 * ma - j + j2 + j1) / 2);
-                double sr = 0.0, si = 0.0;
-                for (int mb1 = mb1min; mb1 <= mb1max; ++mb1) {
-                    const int mb2 = (2 * mb - 2 * mb1 + s12) / 2;
-                    const double* u1r = ur + ublock_[j1] + mb1 * (j1 + 1);
-                    const double* u1i = ui + ublock_[j1] + mb1 * (j1 + 1);
-                    const double* u2r = ur + ublock_[j2] + mb2 * (j2 + 1);
-                    const double* u2i = ui + ublock_[j2] + mb2 * (j2 + 1);
-                    double ar = 0.0, ai = 0.0;
-                    for (int ma1 = ma1min; ma1 <= ma1max; ++ma1) {
-                        const int ma2 = (2 * ma - 2 * ma1 + s12) / 2;
-                        const double c = cg[ma1 * (j2 + 1) + ma2];
-                        ar += c * (u1r[ma1] * u2r[ma2] - u1i[ma1] * u2i[ma2]);
-                        ai += c * (u1r[ma1] * u2i[ma2] + u1i[ma1] * u2r[ma2]);
-                    }
-                    const double c = cg[mb1 * (j2 + 1) + mb2];
-                    sr += c * ar;
-                    si += c * ai;
-                }
-                zr[mb * (j + 1) + ma] = sr;
-                zi[mb * (j + 1) + ma] = si;
+    for (int e1 = 0; e1 < ne_; ++e1)
+        for (int e2 = 0; e2 < ne_; ++e2) {
+            const int64_t u1 = e1 * idxu_, u2 = e2 * idxu_, z0 = (e1 * ne_ + e2) * idxz_;
+            for (size_t it = 0; it < ztrip_.size(); ++it) {
+                const ZTriple& t = ztrip_[it];
+                if (!all && !t.kept_b) continue;
+                z_triple(static_cast<int>(it), &w.utot_r[u1], &w.utot_i[u1], &w.utot_r[u2], &w.utot_i[u2],
+                         &w.zlist_r[z0 + t.zoff], &w.zlist_i[z0 + t.zoff]);
             }
         }
-    }
 }
 
 void BispectrumDescriptor::compute_bi(const Work& w, double* B) const {
-    for (int64_t c = 0; c < ncoeff_; ++c) {
-        const ZTriple& t = ztrip_[bz_[c].z];
-        const int64_t u0 = ublock_[t.j];
-        B[c] = half_dot(half_size(t.j), &halfw_[u0], &w.utot_r[u0], &w.utot_i[u0], &w.zlist_r[t.zoff],
-                        &w.zlist_i[t.zoff]) -
-               bzero_[c];
-    }
+    int64_t out = 0;
+    const int ei = elem_[w.species];
+    for (int e1 = 0; e1 < ne_; ++e1)
+        for (int e2 = 0; e2 < ne_; ++e2) {
+            const int64_t z0 = (e1 * ne_ + e2) * idxz_;
+            for (int e3 = 0; e3 < ne_; ++e3) {
+                const double* ur = &w.utot_r[e3 * idxu_];
+                const double* ui = &w.utot_i[e3 * idxu_];
+                const bool shift = p_.wselfallflag || (e1 == ei && e2 == ei && e3 == ei);  // B = 0 for a lone atom
+                for (int64_t c = 0; c < nb_; ++c) {
+                    const ZTriple& t = ztrip_[bz_[c].z];
+                    const int64_t u0 = ublock_[t.j];
+                    B[out++] = half_dot(half_size(t.j), &halfw_[u0], ur + u0, ui + u0, &w.zlist_r[z0 + t.zoff],
+                                        &w.zlist_i[z0 + t.zoff]) -
+                               (shift ? bzero_[c] : 0.0);
+                }
+            }
+        }
 }
 
 void BispectrumDescriptor::compute_yi(const double* beta, Work& w) const {
     std::fill(w.ylist_r.begin(), w.ylist_r.end(), 0.0);
     std::fill(w.ylist_i.begin(), w.ylist_i.end(), 0.0);
+    if (ne_ > 1 || p_.bnormflag) {
+        // the three-term formula per component: Y_c^j += beta Z^{ab}_{j1 j2 j}, Y_a^{j1} += f1 beta Z^{cb}_{j j2 j1},
+        // Y_b^{j2} += f2 beta Z^{ca}_{j j1 j2} for B^{abc}_{j1 j2 j}
+        auto add = [&](int e, int jj, int ez1, int ez2, int z, double b) {
+            double* yr = &w.ylist_r[e * idxu_ + ublock_[jj]];
+            double* yi = &w.ylist_i[e * idxu_ + ublock_[jj]];
+            const int64_t z0 = (ez1 * ne_ + ez2) * idxz_ + ztrip_[z].zoff;
+            const double* zr = &w.zlist_r[z0];
+            const double* zi = &w.zlist_i[z0];
+            for (int64_t q = 0; q < half_size(jj); ++q) {
+                yr[q] += b * zr[q];
+                yi[q] += b * zi[q];
+            }
+        };
+        int64_t c = 0;
+        for (int ea = 0; ea < ne_; ++ea)
+            for (int eb = 0; eb < ne_; ++eb)
+                for (int ec = 0; ec < ne_; ++ec)
+                    for (int64_t k = 0; k < nb_; ++k, ++c) {
+                        const double b = beta[c];
+                        if (b == 0.0) continue;
+                        const Triple& t = btrip_[k];
+                        const BTriple& bt = bz_[k];
+                        const double f1 = p_.bnormflag ? 1.0 : (t.j + 1.0) / (t.j1 + 1.0);
+                        const double f2 = p_.bnormflag ? 1.0 : (t.j + 1.0) / (t.j2 + 1.0);
+                        add(ec, t.j, ea, eb, bt.z, b);
+                        add(ea, t.j1, ec, eb, bt.z1, f1 * b);
+                        add(eb, t.j2, ec, ea, bt.z2, f2 * b);
+                    }
+        return;
+    }
     for (const ZTriple& t : ztrip_) {
         const double b = beta[t.beta_index] * t.beta_fac;
         if (b == 0.0) continue;
@@ -389,6 +475,7 @@ void BispectrumDescriptor::compute_yi(const double* beta, Work& w) const {
 }
 
 void BispectrumDescriptor::compute_duidrj(int n, Work& w) const {
+    w.du_elem = w.elem[n];
     const double* d = &w.rij[3 * n];
     const double x = d[0], y = d[1], z = d[2];
     const double r = w.r[n], rc = w.rc[n];
@@ -459,8 +546,9 @@ void BispectrumDescriptor::compute_deidrj(const Work& w, double dedr[3]) const {
         double s = 0.0;
         for (int j = 0; j <= J2_; ++j) {
             const int64_t u0 = ublock_[j];
+            const int64_t y0 = w.du_elem * idxu_ + u0;
             s += half_dot(half_size(j), &halfw_[u0], &w.dulist_r[k * idxu_ + u0], &w.dulist_i[k * idxu_ + u0],
-                          &w.ylist_r[u0], &w.ylist_i[u0]);
+                          &w.ylist_r[y0], &w.ylist_i[y0]);
         }
         dedr[k] = s;
     }
@@ -481,17 +569,29 @@ void BispectrumDescriptor::add_forces(Work& w, double* forces, double* virial) c
     }
 }
 
-void BispectrumDescriptor::compute_dbidu(const Work& w, const double* dur, const double* dui, double* dB) const {
-    auto term = [&](int jj, const ZTriple& z) {
-        const int64_t u0 = ublock_[jj];
-        return half_dot(half_size(jj), &halfw_[u0], dur + u0, dui + u0, &w.zlist_r[z.zoff], &w.zlist_i[z.zoff]);
+void BispectrumDescriptor::dbidu_group(const Work& w, int e, const double* dur, const double* dui, double* dB,
+                                       bool add) const {
+    auto term = [&](int jj, int ez1, int ez2, int z) {
+        const int64_t u0 = ublock_[jj], z0 = (ez1 * ne_ + ez2) * idxz_ + ztrip_[z].zoff;
+        return half_dot(half_size(jj), &halfw_[u0], dur + u0, dui + u0, &w.zlist_r[z0], &w.zlist_i[z0]);
     };
-    for (int64_t c = 0; c < ncoeff_; ++c) {
-        const Triple& t = btrip_[c];
-        const BTriple& b = bz_[c];
-        dB[c] = term(t.j, ztrip_[b.z]) + (t.j + 1.0) / (t.j1 + 1.0) * term(t.j1, ztrip_[b.z1]) +
-                (t.j + 1.0) / (t.j2 + 1.0) * term(t.j2, ztrip_[b.z2]);
-    }
+    int64_t c = 0;
+    for (int ea = 0; ea < ne_; ++ea)
+        for (int eb = 0; eb < ne_; ++eb)
+            for (int ec = 0; ec < ne_; ++ec)
+                for (int64_t k = 0; k < nb_; ++k, ++c) {
+                    const Triple& t = btrip_[k];
+                    const BTriple& b = bz_[k];
+                    double v = 0.0;
+                    if (ec == e) v += term(t.j, ea, eb, b.z);
+                    if (ea == e) v += (p_.bnormflag ? 1.0 : (t.j + 1.0) / (t.j1 + 1.0)) * term(t.j1, ec, eb, b.z1);
+                    if (eb == e) v += (p_.bnormflag ? 1.0 : (t.j + 1.0) / (t.j2 + 1.0)) * term(t.j2, ec, ea, b.z2);
+                    dB[c] = add ? dB[c] + v : v;
+                }
+}
+
+void BispectrumDescriptor::compute_dbidu(const Work& w, const double* dur, const double* dui, double* dB) const {
+    for (int e = 0; e < ne_; ++e) dbidu_group(w, e, dur + e * idxu_, dui + e * idxu_, dB, e > 0);
 }
 
 void BispectrumDescriptor::compute_dbidrk(Work& w, bool virial) const {
@@ -507,15 +607,16 @@ void BispectrumDescriptor::compute_dbidrk(Work& w, bool virial) const {
             w.katom.push_back(k);
         }
     const int64_t nk = static_cast<int64_t>(w.katom.size());
-    const int64_t ncol = 3 * nk + (virial ? 6 : 0), nv = 2 * nhalf_;
+    const int64_t ncol = 3 * nk + (virial ? 6 : 0), nv = 2 * nhalf_ * ne_;
     // V: packed half planes [Re | Im] of d(fc w U)/dr summed per (atom, xyz), then the virial columns
     w.vmat.assign(nv * ncol, 0.0);
     for (int n = 0; n < nn; ++n) {
         compute_duidrj(n, w);
         const int64_t q = w.slot[w.atom[n]];
         const double* d = &w.rij[3 * n];
+        const int64_t g0 = 2 * nhalf_ * w.elem[n];  // the block of the neighbour's group
         for (int x = 0; x < 3; ++x) {
-            double* col = &w.vmat[(3 * q + x) * nv];
+            double* col = &w.vmat[(3 * q + x) * nv + g0];
             const double* dur = &w.dulist_r[x * idxu_];
             const double* dui = &w.dulist_i[x * idxu_];
             for (int j = 0; j <= J2_; ++j) {
@@ -528,7 +629,7 @@ void BispectrumDescriptor::compute_dbidrk(Work& w, bool virial) const {
         }
         if (virial)
             for (int v = 0; v < 6; ++v) {
-                double* col = &w.vmat[(3 * nk + v) * nv];
+                double* col = &w.vmat[(3 * nk + v) * nv + g0];
                 const double c = d[kVoigt[v][0]];
                 const double* dur = &w.dulist_r[kVoigt[v][1] * idxu_];
                 const double* dui = &w.dulist_i[kVoigt[v][1] * idxu_];
@@ -542,23 +643,28 @@ void BispectrumDescriptor::compute_dbidrk(Work& w, bool virial) const {
             }
     }
     for (const int32_t k : w.katom) w.slot[k] = -1;
-    // G [ncoeff x nv]: row c holds the three-term formula of B_c as a linear form on packed dU
+    // G [ncoeff x nv]: row c holds the three-term formula of B_c as a linear form on packed dU (per group)
     w.gmat.assign(ncoeff_ * nv, 0.0);
-    for (int64_t c = 0; c < ncoeff_; ++c) {
-        const Triple& t = btrip_[c];
-        const BTriple& b = bz_[c];
-        auto put = [&](int jj, const ZTriple& z, double fac) {
-            const int64_t h = half_size(jj), u0 = ublock_[jj], v0 = hoff_[jj];
-            for (int64_t q = 0; q < h; ++q) {
-                const double hw = fac * halfw_[u0 + q];
-                w.gmat[(v0 + q) * ncoeff_ + c] += hw * w.zlist_r[z.zoff + q];
-                w.gmat[(nhalf_ + v0 + q) * ncoeff_ + c] += hw * w.zlist_i[z.zoff + q];
-            }
-        };
-        put(t.j, ztrip_[b.z], 1.0);
-        put(t.j1, ztrip_[b.z1], (t.j + 1.0) / (t.j1 + 1.0));
-        put(t.j2, ztrip_[b.z2], (t.j + 1.0) / (t.j2 + 1.0));
-    }
+    int64_t c = 0;
+    for (int ea = 0; ea < ne_; ++ea)
+        for (int eb = 0; eb < ne_; ++eb)
+            for (int ec = 0; ec < ne_; ++ec)
+                for (int64_t k = 0; k < nb_; ++k, ++c) {
+                    const Triple& t = btrip_[k];
+                    const BTriple& b = bz_[k];
+                    auto put = [&](int e, int jj, int ez1, int ez2, const ZTriple& z, double fac) {
+                        const int64_t h = half_size(jj), u0 = ublock_[jj], v0 = 2 * nhalf_ * e + hoff_[jj];
+                        const int64_t z0 = (ez1 * ne_ + ez2) * idxz_ + z.zoff;
+                        for (int64_t q = 0; q < h; ++q) {
+                            const double hw = fac * halfw_[u0 + q];
+                            w.gmat[(v0 + q) * ncoeff_ + c] += hw * w.zlist_r[z0 + q];
+                            w.gmat[(nhalf_ + v0 + q) * ncoeff_ + c] += hw * w.zlist_i[z0 + q];
+                        }
+                    };
+                    put(ec, t.j, ea, eb, ztrip_[b.z], 1.0);
+                    put(ea, t.j1, ec, eb, ztrip_[b.z1], p_.bnormflag ? 1.0 : (t.j + 1.0) / (t.j1 + 1.0));
+                    put(eb, t.j2, ec, ea, ztrip_[b.z2], p_.bnormflag ? 1.0 : (t.j + 1.0) / (t.j2 + 1.0));
+                }
     using Mat = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>>;
     const Mat G(w.gmat.data(), ncoeff_, nv), V(w.vmat.data(), nv, ncol);
     w.dbdr.resize(3 * nk * ncoeff_);
@@ -572,7 +678,8 @@ void BispectrumDescriptor::compute_dbidrk(Work& w, bool virial) const {
 }
 
 void BispectrumDescriptor::compute_dbidrj(const Work& w, double* dB) const {
-    for (int k = 0; k < 3; ++k) compute_dbidu(w, &w.dulist_r[k * idxu_], &w.dulist_i[k * idxu_], dB + k * ncoeff_);
+    for (int k = 0; k < 3; ++k)
+        dbidu_group(w, w.du_elem, &w.dulist_r[k * idxu_], &w.dulist_i[k * idxu_], dB + k * ncoeff_, false);
 }
 
 // ------------------------------------------------------------------------------------------- kernels
@@ -629,8 +736,8 @@ void BispectrumDescriptor::tangent(const FrameView& f, const NeighbourList& nl, 
                                    const double* v, double* dG) const {
     Work& w = thread_work();
     thread_local std::vector<double> tr, ti;
-    tr.resize(idxu_);
-    ti.resize(idxu_);
+    tr.resize(ne_ * idxu_);
+    ti.resize(ne_ * idxu_);
     for (int64_t i = a0; i < a1; ++i) {
         compute_ui(f, nl, i, true, w);
         compute_zi(w, true);
@@ -642,13 +749,15 @@ void BispectrumDescriptor::tangent(const FrameView& f, const NeighbourList& nl, 
             const double dv[3] = {vk[0] - vi[0], vk[1] - vi[1], vk[2] - vi[2]};
             if (dv[0] == 0.0 && dv[1] == 0.0 && dv[2] == 0.0) continue;
             compute_duidrj(n, w);
+            double* gr = tr.data() + w.elem[n] * idxu_;
+            double* gi = ti.data() + w.elem[n] * idxu_;
             for (int k = 0; k < 3; ++k) {
                 const double* dur = &w.dulist_r[k * idxu_];
                 const double* dui = &w.dulist_i[k * idxu_];
                 for (int j = 0; j <= J2_; ++j)
                     for (int64_t q = ublock_[j]; q < ublock_[j] + half_size(j); ++q) {
-                        tr[q] += dv[k] * dur[q];
-                        ti[q] += dv[k] * dui[q];
+                        gr[q] += dv[k] * dur[q];
+                        gi[q] += dv[k] * dui[q];
                     }
             }
         }

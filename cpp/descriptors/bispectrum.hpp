@@ -23,6 +23,20 @@
 // of B itself (for linear fitting) contract dU with the three-term formula, one term for each U factor of
 // B (compute_dbidu; Thompson et al. 2015, eq. 21-23).
 //
+// Explicit multi-element ("chem") bispectrum (LAMMPS compute sna/atom keyword chem, chemflag 1; Cusentino,
+// Wood, Thompson, J. Chem. Phys. 153, 094103 (2020)): species are mapped to ne chemical groups ("elements" in
+// LAMMPS; the map is LAMMPS's chem elementlist), each group e has its own density
+//   U_e^j = wself I [e == e_i or wselfallflag] + sum_{k of group e} fc w_{e_k} U^j(r_k),
+//   Z^{e1 e2}_{j1 j2 j} = Z_{j1 j2 j}(U_{e1}^{j1}, U_{e2}^{j2}),  B^{e1 e2 e3}_{j1 j2 j} = <U_{e3}^j, Z^{e1 e2}_{j1 j2 j}>
+// (ne^3 x ncount components, column (e1 ne + e2) ne + e3 major, then the triples; bzero is subtracted when
+// e1 = e2 = e3 = the centre's group (all components with wselfallflag), as LAMMPS 22 Jul 2025). bnormflag divides Z (hence B) by j + 1 (and
+// bzero becomes wself^3). Derivatives: dB^{abc}/dU_c^j = Z^{ab}_{j1 j2 j}, dB^{abc}/dU_a^{j1} = f1 Z^{cb}_{j j2 j1},
+// dB^{abc}/dU_b^{j2} = f2 Z^{ca}_{j j1 j2}, f = (j + 1)/(j1 + 1), (j + 1)/(j2 + 1) (1 with bnormflag): the
+// three-term formula per group. Without chem, ne = 1 and everything reduces to the plain bispectrum.
+// (LAMMPS's pair_style snap with chemflag folds beta^{abc} and beta^{cba} of the duplicate components
+// B^{abc}_{j j2 j} = B^{cba}_{j j2 j} into 2 beta^{abc}; its forces are the exact gradient only for coefficients
+// symmetric under that swap, as a ridge fit gives. ldrx's adjoint is the exact gradient for any beta.)
+//
 // Storage: U^j[ma][mb] of one layer is stored column-major by mb (index mb (j+1) + ma), so the half plane
 // 2 mb <= j is the leading part of each layer; real and imaginary parts are separate arrays.
 #pragma once
@@ -45,6 +59,9 @@ struct BispectrumParams {
     std::vector<double> wj;          // neighbour weight w_e per species
     bool bzeroflag = true;           // subtract B of an isolated atom, (j + 1) wself^3
     bool switchflag = true;          // cosine switching function fc (else fc = 1 inside the cut-off)
+    std::vector<int> chem;           // per species its chemical group 0..ne-1 (LAMMPS chem map); empty: no chem
+    bool bnormflag = false;          // divide B_{j1 j2 j} by j + 1 (LAMMPS bnormflag)
+    bool wselfallflag = false;       // self term wself I in every group's density (LAMMPS wselfallflag)
 };
 
 // The largest pair cut-off ldrx accepts (Angstrom). Beyond it a centre has thousands of neighbours
@@ -54,8 +71,9 @@ constexpr double kBispectrumMaxCutoff = 20.0;
 // The largest twojmax: the cost of Z and Y grows as J^5 and the index tables as J^5.
 constexpr int kBispectrumMaxTwojmax = 20;
 
-// Number of kept (j1, j2, j) triples for a band limit 2J.
-int64_t bispectrum_ncoeff(int twojmax);
+// Number of kept (j1, j2, j) triples for a band limit 2J; with n_groups chemical groups (chem) the
+// descriptor has n_groups^3 times as many components.
+int64_t bispectrum_ncoeff(int twojmax, int n_groups = 0);
 
 class BispectrumDescriptor : public Descriptor {
 public:
@@ -73,6 +91,9 @@ public:
         int j1, j2, j;
     };
     const std::vector<Triple>& triples() const { return btrip_; }  // kept triples, LAMMPS order
+    int n_groups() const { return ne_; }     // chemical groups (1 without chem)
+    bool chem() const { return !p_.chem.empty(); }
+    int64_t n_triples() const { return nb_; }  // kept triples per group triple
 
     void forward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, double* G) const override;
     void backward(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, const double* dEdG,
@@ -95,10 +116,12 @@ public:
         std::vector<int64_t> pair;
         std::vector<int32_t> atom;
         std::vector<double> rij, r, rc, w;
+        std::vector<int> elem;                  // chemical group of each inside neighbour (0 without chem)
+        int du_elem = 0;                        // group of the neighbour whose dU is in dulist
         std::vector<double> ulist_r, ulist_i;   // [n_inside * idxu]: U^j(r_k) of each neighbour (if stored)
-        std::vector<double> utot_r, utot_i;     // [idxu]
-        std::vector<double> zlist_r, zlist_i;   // [idxz] half planes of every Z triple
-        std::vector<double> ylist_r, ylist_i;   // [idxu] half planes of Y^j
+        std::vector<double> utot_r, utot_i;     // [ne * idxu]: U_tot^j of every group
+        std::vector<double> zlist_r, zlist_i;   // [ne^2 * idxz] half planes of every Z triple, per group pair
+        std::vector<double> ylist_r, ylist_i;   // [ne * idxu] half planes of Y^j, per group
         std::vector<double> dulist_r, dulist_i; // [3 * idxu]: d(fc w U^j)/dr of one neighbour, xyz-major
                                                 // (on the half planes; the rest is scratch)
         // compute_dbidrk's results: distinct neighbour atoms, dB_i/dr_k [n_k][3][ncoeff], virial [6][ncoeff]
@@ -122,13 +145,14 @@ public:
     void compute_yi(const double* beta, Work& w) const;
     // d(fc w U^j)/dr of inside-neighbour n (needs compute_ui with store_u) into the half planes of w.dulist.
     void compute_duidrj(int n, Work& w) const;
-    // dE_i/dr_n = Re sum conj(dU) Y (needs compute_yi and compute_duidrj).
+    // dE_i/dr_n = Re sum conj(dU) Y_{e_n} (needs compute_yi and compute_duidrj).
     void compute_deidrj(const Work& w, double dedr[3]) const;
     // Forces and virial of E_i (needs compute_ui with store_u and compute_yi): for every inside neighbour n,
     // dE_i/dr_n (compute_duidrj, compute_deidrj) is subtracted from the force of its atom and added to the
     // centre's, and the pair term -d (x) dE_i/dd is added to the virial (Voigt).
     void add_forces(Work& w, double* forces, double* virial) const;
-    // dB [ncoeff] along a perturbation dU of U_tot (idxu() entries each; only half planes are read): the
+    // dB [ncoeff] along a perturbation dU of U_tot (ne * idxu() entries each, group-major; only half planes
+    // are read): the
     // three-term formula, linear in dU, so sums of neighbour derivatives can be contracted at once.
     void compute_dbidu(const Work& w, const double* dur, const double* dui, double* dB) const;
     // dB_i/dr_j of one neighbour (3 x ncoeff), for the per-centre Jacobian rows (jacobian()).
@@ -148,6 +172,11 @@ public:
     void force_rows(const FrameBatch& b, double* rows, double* vir) const;
 
 private:
+    // dB [ncoeff] (+)= the change of B along dU (idxu entries) of group e's density alone.
+    void dbidu_group(const Work& w, int e, const double* dur, const double* dui, double* dB, bool add) const;
+    // Z of triple t from the layers of U_a (at j1) and U_b (at j2) into zr, zi (half plane of j).
+    void z_triple(int t, const double* ar, const double* ai, const double* br, const double* bi, double* zr,
+                  double* zi) const;
     struct ZTriple {
         int j1, j2, j;
         int64_t zoff;      // offset of the half plane in zlist
@@ -169,6 +198,9 @@ private:
     BispectrumParams p_;
     SpeciesMap species_;
     int J2_;
+    int ne_ = 1;                        // chemical groups
+    std::vector<int> elem_;             // [n_species] group of each species
+    int64_t nb_ = 0;                    // kept triples (ncount); ncoeff_ = ne^3 nb_
     int64_t ncoeff_;
     double max_cutoff_;
     std::vector<double> rcut_;          // [n_species^2]

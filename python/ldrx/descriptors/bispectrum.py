@@ -2,7 +2,8 @@
 
 References: Thompson, Swiler, Trott, Foiles, Tucker, J. Comput. Phys. 285, 316 (2015) (SNAP); Wood and
 Thompson, J. Chem. Phys. 148, 241721 (2018) (quadratic SNAP); Bartok, Payne, Kondor, Csanyi, Phys. Rev.
-Lett. 104, 136403 (2010) (the bispectrum as an atomic-environment descriptor).
+Lett. 104, 136403 (2010) (the bispectrum as an atomic-environment descriptor); Cusentino, Wood, Thompson,
+J. Chem. Phys. 153, 094103 (2020) (the explicit multi-element bispectrum, ``chem``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from ase.data import chemical_symbols
 from .. import _core
 from ..errors import DataError
 from ..data import as_dataset
-from ..elements import element_values
+from ..elements import element_values, species_numbers
 from .base import Descriptor
 
 MAX_CUTOFF = _core.BISPECTRUM_MAX_CUTOFF
@@ -35,6 +36,52 @@ def check_twojmax(twojmax) -> int:
     return int(twojmax)
 
 
+def chem_groups(chem, species):
+    """The chemical groups of an explicit multi-element bispectrum: (group index per species, group names).
+
+    chem     True: every element its own group (LAMMPS ``chemflag 1`` with the elements of pair_coeff);
+             {element: label}: elements with the same label share a group (groups ordered by the first
+             element, in `species` order, that names them); a list of groups, each an element or a list of
+             elements, in that order ([["Li"], ["O"], ["Sc", "Ti", ...]]). Every element of `species` must be
+             in exactly one group.
+    species  atomic numbers, the descriptor's species order."""
+    sym = [chemical_symbols[z] for z in species]
+    if chem is True:
+        return list(range(len(sym))), sym
+    if isinstance(chem, dict):
+        if not chem:
+            raise ValueError("chem must not be an empty dict")
+        labels = {chemical_symbols[z]: v for z, v in zip(species_numbers(list(chem)), chem.values())}
+        names = []
+        for s in sym:
+            if s in labels and str(labels[s]) not in names:
+                names.append(str(labels[s]))
+        group = {s: (names.index(str(v)) if str(v) in names else -1) for s, v in labels.items()}
+    elif isinstance(chem, (list, tuple)):
+        group, names = {}, []
+        for g, members in enumerate(chem):
+            members = [members] if isinstance(members, (str, int, np.integer)) else list(members)
+            if not members:
+                raise ValueError(f"chem group {g} is empty")
+            zs = species_numbers(members)
+            for z in zs:
+                if chemical_symbols[z] in group:
+                    raise ValueError(f"chem: {chemical_symbols[z]} is in two groups")
+                group[chemical_symbols[z]] = g
+            names.append("+".join(chemical_symbols[z] for z in zs))
+    else:
+        raise ValueError(f"chem must be False, True, a dict {{element: group}} or a list of element groups, got {chem!r}")
+    missing = [s for s in sym if s not in group]
+    if missing:
+        raise ValueError(f"chem has no group for {missing}")
+    extra = sorted(set(group) - set(sym))
+    if extra:
+        raise ValueError(f"chem names elements {extra} that have no radelem")
+    if len(set(group[s] for s in sym)) != len(names):
+        raise ValueError("chem: every group must hold an element that has a radelem")
+    return [group[s] for s in sym], names
+
+
 class Bispectrum(Descriptor):
     """Bispectrum components B_{j1 j2 j} of each atom, exactly as LAMMPS ``compute sna/atom``.
 
@@ -48,13 +95,25 @@ class Bispectrum(Descriptor):
     bzeroflag subtract B of an isolated atom, (j + 1) for the triple (j1, j2, j), so an isolated atom has B = 0.
     switchflag multiply each neighbour by the cosine switch 0.5 (cos(pi (r - rmin0)/(rc - rmin0)) + 1).
 
+    chem     the explicit multi-element bispectrum (LAMMPS ``compute sna/atom ... chem``, Cusentino et al.
+             2020): False (default) one density weighted by wj; True one density per element; a dict
+             {element: group} or a list of element groups (see :func:`chem_groups`) one density per group,
+             like the element map of LAMMPS's ``chem`` keyword. Each group g has its own density U_g
+             (the centre's self term in its own group's), and B^{g1 g2 g3}_{j1 j2 j} = <U_g3^j, Z(U_g1^j1, U_g2^j2)>
+             for every ordered triple of groups: size = n_groups^3 x ncount(2J), e.g. 2J=4: 14 x n_groups^3
+             (3 groups 378, 11 elements 18634); 2J=6: 30 x n_groups^3; 2J=8: 55 x n_groups^3.
+             Column order is LAMMPS's: group triple (g1 n + g2) n + g3 major, then the (j1, j2, j) triples.
+             As in LAMMPS, bzero is subtracted from the components with g1 = g2 = g3 = the centre's group.
+    bnormflag divide B_{j1 j2 j} by j + 1 (LAMMPS bnormflag; bzero becomes 1).
+    wselfallflag the centre's self term in every group's density (LAMMPS wselfallflag).
+
     Columns follow LAMMPS's order: j1 = 0..2J, j2 = 0..j1, j = j1-j2..min(2J, j1+j2) step 2, kept when
-    j >= j1; labels are doubled (``names`` reads "B(2,0,2)" for J1 = 1, J2 = 0, J = 1). The largest
-    pair cut-off may not exceed MAX_CUTOFF (20 Å).
+    j >= j1; labels are doubled (``names`` reads "B(2,0,2)" for J1 = 1, J2 = 0, J = 1; with chem
+    "B[Li,O,TM](2,0,2)"). The largest pair cut-off may not exceed MAX_CUTOFF (20 Å).
     """
 
     def __init__(self, twojmax, rcutfac, rfac0=0.99363, rmin0=0.0, radelem=None, wj=None, bzeroflag=True,
-                 switchflag=True):
+                 switchflag=True, chem=False, bnormflag=False, wselfallflag=False):
         self.twojmax = check_twojmax(twojmax)
         if radelem is None:
             raise ValueError("radelem is needed: {element: radius} for every element the data hold")
@@ -83,22 +142,37 @@ class Bispectrum(Descriptor):
         self.wj = [w[z] for z in self.species]
         self.rcutfac, self.rfac0, self.rmin0 = rcutfac, rfac0, rmin0
         self.bzeroflag, self.switchflag = bool(bzeroflag), bool(switchflag)
+        self.bnormflag, self.wselfallflag = bool(bnormflag), bool(wselfallflag)
+        if chem is None or chem is False:
+            self.chem, self.groups = None, None
+        else:
+            self.chem, self.groups = chem_groups(chem, self.species)
         self._impl = _core.BispectrumDescriptor(self.twojmax, rcutfac, rfac0, rmin0, self.species, self.radelem,
-                                                self.wj, self.bzeroflag, self.switchflag)
+                                                self.wj, self.bzeroflag, self.switchflag, self.chem or [],
+                                                self.bnormflag, self.wselfallflag)
         self.triples = [tuple(t) for t in self._impl.triples]
 
     @property
     def names(self) -> list[str]:
-        return [f"B({j1},{j2},{j})" for j1, j2, j in self.triples]
+        plain = [f"B({j1},{j2},{j})" for j1, j2, j in self.triples]
+        if self.chem is None:
+            return plain
+        g = self.groups
+        return [f"B[{a},{b},{c}]{t[1:]}" for a in g for b in g for c in g for t in plain]
 
     @property
     def symbols(self) -> list[str]:
         return [chemical_symbols[z] for z in self.species]
 
     def params(self) -> dict:
-        return dict(twojmax=self.twojmax, rcutfac=self.rcutfac, rfac0=self.rfac0, rmin0=self.rmin0,
-                    radelem=dict(zip(self.symbols, self.radelem)), wj=dict(zip(self.symbols, self.wj)),
-                    bzeroflag=self.bzeroflag, switchflag=self.switchflag)
+        out = dict(twojmax=self.twojmax, rcutfac=self.rcutfac, rfac0=self.rfac0, rmin0=self.rmin0,
+                   radelem=dict(zip(self.symbols, self.radelem)), wj=dict(zip(self.symbols, self.wj)),
+                   bzeroflag=self.bzeroflag, switchflag=self.switchflag)
+        if self.chem is not None:
+            out["chem"] = {s: self.groups[g] for s, g in zip(self.symbols, self.chem)}
+        if self.bnormflag or self.wselfallflag:
+            out.update(bnormflag=self.bnormflag, wselfallflag=self.wselfallflag)
+        return out
 
     def _data(self, frames):
         data = as_dataset(frames)

@@ -61,7 +61,7 @@ from ..errors import DataError, ModelFileError
 from .base import (Model, Prediction, fit_reference_energies, hyper_from_kwargs, model_file_errors,
                    prediction_from_atoms, training_data)
 
-__all__ = ["SNAP", "SNAPHyper", "element_weights"]
+__all__ = ["SNAP", "SNAPHyper", "element_weights", "element_radii"]
 
 #: the largest dense design matrix solver="svd" builds
 SVD_MAX_BYTES = 2 * 1024 ** 3
@@ -112,11 +112,29 @@ class SNAPHyper:
     quadratic_penalty  multiplier of the ridge for the quadratic columns of qSNAP (the linear and constant
                    columns get 1); None: 1e4 with "standardise" (5456 coefficients on a few hundred
                    structures overfit unless the quadratic part is held back more), 1 with "none" (FitSNAP).
-    radelem        {element: value}; None: 0.5 for every element (FitSNAP's).
+    radelem        {element: value} or a rule of :func:`element_radii` ("uniform", "covalent[:P]");
+                   None: 0.5 for every element (FitSNAP's). In the grouped CV above (bench_chem.py radelem,
+                   rcutfac 5, wj "rank") "covalent:0.25" was the best rule, 50.5 ± 23.6 meV/atom and 0.496 ±
+                   0.106 eV/Å against 55.2 ± 26.5 and 0.506 ± 0.107 for uniform 0.5: paired over the same folds
+                   -4.7 ± 4.2 meV/atom (better on 5 of 5 folds), forces -0.010 ± 0.017 eV/Å; P = 0.5 and 1 did
+                   not gain on energies. A gain smaller than the fold spread, by the best of four rules picked on
+                   the same folds, is not a clear win, so the default stays 0.5 for every element.
     wj             {element: value} or a rule of :func:`element_weights`; None: "rank", weights 1.0 down to
                    0.2 by atomic number (Li 1.0, O 0.92, Sc 0.84, ..., Cu 0.2 for the LDR elements): distinct
                    weights let the non-chem bispectrum tell the neighbours' elements apart. In the CV above it
                    beat wj 1.0 for all by about 20 meV/atom, FitSNAP's list by 8, and "z" (linear in Z).
+    chem           the explicit multi-element bispectrum (LAMMPS chemflag; Cusentino et al. 2020, see
+                   :class:`ldrx.descriptors.Bispectrum`): False (default); True, one density per element;
+                   {element: group} or a list of element groups, one density per group. Components per element
+                   n_groups^3 x ncount(2J): with 11 elements only groupings are affordable for a fit, e.g.
+                   chem={"Li": "Li", "O": "O", <the 9 TMs>: "TM"} at twojmax=4: 378 components, 4169 columns
+                   (chem=True at 2J=4 would be 18634 components, 205k columns). Not with quadratic (the
+                   quadratic columns grow as the square). In the grouped CV above that Li / O / TM grouping
+                   at 2J=4 gave 41.6 ± 15.3 meV/atom, 0.380 ± 0.106 eV/Å against 55.2 ± 26.5, 0.506 ± 0.107
+                   for the plain 2J=8 default (forces better in 5 of 5 folds, energies in 4 of 5), at about 4x the
+                   CV time (bench/bench_chem.py cv); it stays
+                   opt-in because its size depends on the grouping, which the user chooses.
+    bnormflag      divide B_{j1 j2 j} by j + 1 (LAMMPS bnormflag; usually with chem).
     rfac0, rmin0, bzeroflag, switchflag   as in LAMMPS.
     solver         "ridge": normal equations streamed in C++, Cholesky (any data size);
                    "svd": dense weighted rows, SVD (small problems only).
@@ -138,12 +156,14 @@ class SNAPHyper:
     ridge: float | None = None
     quadratic_penalty: float | None = None
     scaling: str | None = None
-    radelem: dict | None = None
+    radelem: dict | str | None = None
     wj: dict | str | None = None
     rfac0: float = 0.99363
     rmin0: float = 0.0
     bzeroflag: bool = True
     switchflag: bool = True
+    chem: bool | dict | list | None = False
+    bnormflag: bool = False
     solver: str = "ridge"
     reference_energies: dict | None = None
     group_weights: dict | None = None
@@ -177,7 +197,10 @@ class SNAPHyper:
             setattr(self, name, v)
         if self.energy_weight == 0 and self.force_weight == 0 and self.stress_weight == 0:
             raise ValueError("energy_weight, force_weight and stress_weight are all 0: nothing to fit")
-        self.radelem = _element_dict(self.radelem, "radelem")
+        if isinstance(self.radelem, str):
+            element_radii([3], self.radelem)   # validates the rule
+        else:
+            self.radelem = _element_dict(self.radelem, "radelem")
         if self.wj is None:
             self.wj = DEFAULT_WJ
         if isinstance(self.wj, str):
@@ -198,6 +221,11 @@ class SNAPHyper:
                     raise ValueError(f"group_weights[{g!r}] must be non-negative and finite")
             self.group_weights = gw
         self.bzeroflag, self.switchflag = bool(self.bzeroflag), bool(self.switchflag)
+        self.bnormflag = bool(self.bnormflag)
+        self.chem = _chem_labels(self.chem)
+        if self.chem and self.quadratic:
+            raise ValueError("chem with quadratic=True is not supported: the quadratic columns grow as the square of "
+                             "n_groups^3 x ncount (use the linear SNAP, or no chem)")
         self.chunk_frames = max(1, int(self.chunk_frames))
         if self.repulsion not in ("zbl", None):
             raise ValueError(f"repulsion must be 'zbl' or None, got {self.repulsion!r}")
@@ -209,6 +237,57 @@ DEFAULT_SCALING = {False: "none", True: "none"}         # by `quadratic`
 DEFAULT_WEIGHTS = {                                    # (quadratic, scaling) -> (force_weight, ridge)
     (False, "none"): (1e-4, 0.1), (False, "standardise"): (1e-4, 1e-4),
     (True, "none"): (1e-4, 10.0), (True, "standardise"): (1e-4, 1e-4)}
+
+
+def _chem_labels(chem):
+    """SNAPHyper.chem as False, True or {symbol: group label} (a list of element groups becomes labels)."""
+    if chem is None or chem is False:
+        return False
+    if chem is True:
+        return True
+    if isinstance(chem, dict):
+        if not chem:
+            raise ValueError("chem must not be an empty dict")
+        from ..elements import species_numbers
+        return {chemical_symbols[z]: str(v) for z, v in zip(species_numbers(list(chem)), chem.values())}
+    if isinstance(chem, (list, tuple)):
+        from ..descriptors.bispectrum import chem_groups
+        from ..elements import species_numbers
+        members = [[m] if isinstance(m, (str, int, np.integer)) else list(m) for m in chem]
+        zs = [z for m in members for z in species_numbers(m)]
+        groups, names = chem_groups(members, zs)
+        return {chemical_symbols[z]: names[g] for z, g in zip(zs, groups)}
+    raise ValueError(f"chem must be False, True, a dict {{element: group}} or a list of element groups, got {chem!r}")
+
+
+def element_radii(species, rule) -> dict:
+    """{symbol: radelem} for the elements `species` (atomic numbers) by a rule that holds for any set of elements:
+
+    "uniform"        0.5 for every element (FitSNAP's; the pair cut-off is rcutfac for every pair).
+    "covalent[:P]"   0.5 (r_e / r_mean)^P, r_e the covalent radius of element e (Cordero et al., Dalton Trans.
+                     2008, 2832, as ``ase.data.covalent_radii``), r_mean the mean over `species`; P in [0, 1]
+                     (default 0.5; P = 0 is "uniform"). Pairs of larger atoms get longer cut-offs, rcutfac keeps
+                     its meaning of a typical cut-off (Å), and P softens the contrast (LDR: O 0.66 Å, Sc 1.70 Å:
+                     with P = 1 an O-O pair would be cut at 0.49 rcutfac, below the O-O distance of a rocksalt
+                     at rcutfac 5). Chosen by grouped cross-validation: see SNAPHyper.
+    """
+    from ase.data import covalent_radii
+    if not isinstance(rule, str):
+        raise ValueError(f"radelem must be a dict {{element: radius}} or a rule name, got {rule!r}")
+    name, _, arg = rule.partition(":")
+    if name not in ("uniform", "covalent") or (name == "uniform" and arg):
+        raise ValueError(f"unknown radelem rule {rule!r}: use 'uniform', 'covalent[:P]' or a dict {{element: radius}}")
+    try:
+        power = float(arg) if arg else 0.5
+    except ValueError:
+        raise ValueError(f"radelem rule {rule!r}: {arg!r} is not a number") from None
+    if not 0 <= power <= 1:
+        raise ValueError(f"radelem rule {rule!r}: the power must be in [0, 1]")
+    zs = sorted(int(z) for z in species)
+    if name == "uniform":
+        return {chemical_symbols[z]: 0.5 for z in zs}
+    r = np.array([covalent_radii[z] for z in zs])
+    return {chemical_symbols[z]: float(0.5 * (v / r.mean()) ** power) for z, v in zip(zs, r)}
 
 
 def element_weights(species, rule) -> dict:
@@ -303,8 +382,9 @@ class SNAP(Model):
 
     def _describe(self):
         h = self.hyper
-        return (f"{'quadratic ' if h.quadratic else ''}SNAP, bispectrum 2J={h.twojmax} "
-                f"({_core.bispectrum_ncoeff(h.twojmax)} components), rcutfac {h.rcutfac:g} Å")
+        chem = "" if not h.chem else (" chem" if h.chem is True else f" chem ({len(set(h.chem.values()))} groups)")
+        return (f"{'quadratic ' if h.quadratic else ''}SNAP, bispectrum 2J={h.twojmax}{chem} "
+                f"({self.ncoeff} components), rcutfac {h.rcutfac:g} Å")
 
     @property
     def n_parameters(self):
@@ -314,7 +394,8 @@ class SNAP(Model):
     def _resolve_elements(self, species):
         h = self.hyper
         sym = [chemical_symbols[z] for z in species]
-        rad = {s: 0.5 for s in sym} if h.radelem is None else h.radelem
+        rad = {s: 0.5 for s in sym} if h.radelem is None else (
+            element_radii(species, h.radelem) if isinstance(h.radelem, str) else h.radelem)
         wj = element_weights(species, h.wj) if isinstance(h.wj, str) else h.wj
         for name, d in (("radelem", rad), ("wj", wj)):
             missing = [s for s in sym if s not in d]
@@ -325,12 +406,27 @@ class SNAP(Model):
     def _make_descriptor(self):
         h = self.hyper
         sym = [chemical_symbols[z] for z in self.species]
+        chem = h.chem
+        if isinstance(chem, dict):   # the groups of the elements the model has
+            missing = [s for s in sym if s not in chem]
+            if missing:
+                raise ValueError(f"chem has no group for {missing}, which the training data hold")
+            chem = {s: chem[s] for s in sym}
         self.descriptor = Bispectrum(h.twojmax, h.rcutfac, h.rfac0, h.rmin0, radelem=dict(zip(sym, self.radelem)),
-                                     wj=dict(zip(sym, self.wj)), bzeroflag=h.bzeroflag, switchflag=h.switchflag)
+                                     wj=dict(zip(sym, self.wj)), bzeroflag=h.bzeroflag, switchflag=h.switchflag,
+                                     chem=chem, bnormflag=h.bnormflag)
 
     @property
     def ncoeff(self) -> int:
-        return _core.bispectrum_ncoeff(self.hyper.twojmax)
+        if getattr(self, "descriptor", None) is not None:
+            return self.descriptor.size
+        h = self.hyper
+        if h.chem is True:
+            return _core.bispectrum_ncoeff(h.twojmax, len(self.species))
+        if h.chem:
+            sym = [chemical_symbols[z] for z in self.species] or list(h.chem)
+            return _core.bispectrum_ncoeff(h.twojmax, len({h.chem[s] for s in sym if s in h.chem}))
+        return _core.bispectrum_ncoeff(h.twojmax)
 
     @property
     def beta0(self):
@@ -640,6 +736,7 @@ class SNAP(Model):
         m.reference_energies = {int(z): float(v) for z, v in meta["reference_energies"].items()}
         m.info = meta.get("info", {})
         m.coefficients = np.asarray(arrays["coefficients"], dtype=float)
+        m._make_descriptor()
         if m.coefficients.shape != (len(m.species), n_columns(m.ncoeff, m.hyper.quadratic)):
             raise ModelFileError(f"SNAP coefficients have shape {m.coefficients.shape}, expected "
                                  f"{(len(m.species), n_columns(m.ncoeff, m.hyper.quadratic))}")
@@ -655,28 +752,55 @@ class SNAP(Model):
         closer than in the training set. Returns the two paths."""
         self._require_fitted()
         h = self.hyper
+        if self.descriptor.chem is not None and len(self.descriptor.groups) != len(self.species):
+            raise ValueError("LAMMPS pair_style snap's chemflag has one group per element: a model with grouped "
+                             "elements (chem={element: group}) cannot be exported; use chem=True")
         prefix = str(prefix)
         sym = [chemical_symbols[z] for z in self.species]
         coeff = [f"# ldrx {'qSNAP' if h.quadratic else 'SNAP'}: pair_style snap",
                  f"# pair_coeff * * {Path(prefix).name}.snapcoeff {Path(prefix).name}.snapparam {' '.join(sym)}",
                  f"{len(sym)} {self.coefficients.shape[1]}"]
+        coefficients = self._symmetric_chem_coefficients() if self.descriptor.chem is not None else self.coefficients
         for s, el in enumerate(sym):
             coeff.append(f"{el} {self.radelem[s]!r} {self.wj[s]!r}")
-            coeff.extend(repr(float(c)) for c in self.coefficients[s])
+            coeff.extend(repr(float(c)) for c in coefficients[s])
         param = ["# ldrx SNAP parameters", f"rcutfac {h.rcutfac!r}", f"twojmax {h.twojmax}", f"rfac0 {h.rfac0!r}",
                  f"rmin0 {h.rmin0!r}", f"switchflag {int(h.switchflag)}", f"bzeroflag {int(h.bzeroflag)}",
-                 f"quadraticflag {int(h.quadratic)}", "chemflag 0", "bnormflag 0", "wselfallflag 0",
-                 "switchinnerflag 0"]
+                 f"quadraticflag {int(h.quadratic)}", f"chemflag {int(bool(h.chem))}", f"bnormflag {int(h.bnormflag)}",
+                 "wselfallflag 0", "switchinnerflag 0"]
         paths = (prefix + ".snapcoeff", prefix + ".snapparam")
         for path, lines in zip(paths, (coeff, param)):
             atomic_write(path, lambda f, text="\n".join(lines) + "\n": f.write(text.encode()))
         return paths
 
+    def _symmetric_chem_coefficients(self):
+        """The coefficients with those of identical chem components averaged: B^{abc}_{j1 j2 j} = B^{cba} when
+        j1 = j, = B^{bac} when j1 = j2 (= B^{acb} when j2 = j). The energy is the same; LAMMPS pair_style snap
+        (chemflag 1) folds beta^{abc} and beta^{cba} into 2 beta^{abc} in its adjoint, which is the gradient
+        only for coefficients symmetric under these swaps."""
+        n = len(self.descriptor.groups)
+        trip = self.descriptor.triples
+        nb = len(trip)
+        out = self.coefficients.copy()
+        lin = out[:, 1:1 + n ** 3 * nb].reshape(len(self.species), n, n, n, nb)
+        sym = lin.copy()
+        for k, (j1, j2, j) in enumerate(trip):
+            swaps = [p for p, ok in (((2, 1, 0), j1 == j), ((1, 0, 2), j1 == j2), ((0, 2, 1), j2 == j)) if ok]
+            perms = {(0, 1, 2)}
+            while True:   # the group the swaps generate
+                new = {tuple(q[i] for i in p) for q in perms for p in swaps} | perms
+                if new == perms:
+                    break
+                perms = new
+            sym[..., k] = sum(lin[..., k].transpose([0] + [1 + i for i in p]) for p in perms) / len(perms)
+        out[:, 1:1 + n ** 3 * nb] = sym.reshape(len(self.species), -1)
+        return out
+
     @classmethod
     def from_lammps(cls, prefix, snapparam=None):
         """A fitted model from LAMMPS ``prefix.snapcoeff`` and ``prefix.snapparam`` (or the two paths:
-        ``from_lammps(coeff_path, param_path)``). chemflag, bnormflag, wselfallflag and switchinnerflag
-        must be 0."""
+        ``from_lammps(coeff_path, param_path)``). wselfallflag and switchinnerflag must be 0; with chemflag 1
+        the elements of the file are the chem groups (chem=True)."""
         coeff_path = Path(str(prefix) + ".snapcoeff") if snapparam is None else Path(prefix)
         param_path = Path(str(prefix) + ".snapparam") if snapparam is None else Path(snapparam)
 
@@ -700,7 +824,7 @@ class SNAP(Model):
         for key in ("rcutfac", "twojmax"):
             if key not in params:
                 raise ModelFileError(f"{param_path}: '{key}' is missing")
-        for key in ("chemflag", "bnormflag", "wselfallflag", "switchinnerflag"):
+        for key in ("wselfallflag", "switchinnerflag"):
             if int(params.get(key, 0)):
                 raise ModelFileError(f"{param_path}: {key} 1 is not supported by ldrx")
         try:
@@ -708,7 +832,8 @@ class SNAP(Model):
                          rfac0=float(params.get("rfac0", 0.99363)), rmin0=float(params.get("rmin0", 0.0)),
                          switchflag=bool(int(params.get("switchflag", 1))),
                          bzeroflag=bool(int(params.get("bzeroflag", 1))),
-                         quadratic=bool(int(params.get("quadraticflag", 0))))
+                         quadratic=bool(int(params.get("quadraticflag", 0))),
+                         chem=bool(int(params.get("chemflag", 0))), bnormflag=bool(int(params.get("bnormflag", 0))))
         except ValueError as exc:
             raise ModelFileError(f"{param_path}: {exc}") from exc
         rows = lines(coeff_path)
@@ -728,6 +853,7 @@ class SNAP(Model):
         sym = [chemical_symbols[z] for z in species]
         with model_file_errors(f"{coeff_path}, {param_path}", "LAMMPS SNAP file"):
             m = cls(radelem=dict(zip(sym, rad)), wj=dict(zip(sym, wj)), **hyper)
+        m.species = sorted(species)
         expected = n_columns(m.ncoeff, m.hyper.quadratic)
         if ncoeff_all != expected:
             raise ModelFileError(f"{coeff_path}: {ncoeff_all} coefficients per element, but twojmax "
@@ -737,6 +863,10 @@ class SNAP(Model):
         m.species = [species[i] for i in order]
         m.radelem, m.wj = [rad[i] for i in order], [wj[i] for i in order]
         m.coefficients = np.array(coef)[order]
+        if m.hyper.chem and list(order) != sorted(order):   # chem columns follow the file's element order
+            n, nb = len(species), _core.bispectrum_ncoeff(m.hyper.twojmax)
+            lin = m.coefficients[:, 1:1 + n ** 3 * nb].reshape(n, n, n, n, nb)
+            m.coefficients[:, 1:1 + n ** 3 * nb] = lin[:, order][:, :, order][:, :, :, order].reshape(n, -1)
         m.reference_energies = {z: 0.0 for z in m.species}
         m.info = {"source": str(coeff_path)}
         with model_file_errors(f"{coeff_path}, {param_path}", "LAMMPS SNAP file"):
