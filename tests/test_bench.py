@@ -133,3 +133,30 @@ def test_ann_monitor_records_test_errors_without_changing_training(ldr_sample):
     # the model keeps the networks with the lowest training loss; the monitor saw that epoch's networks
     rec = next(h for h in b.history if h["epoch"] == b.best_epoch)
     assert rec["monitor_energy_rmse_meV_per_atom"] == pytest.approx(last, rel=1e-6)
+
+
+def test_bundled_quick_config_loads_by_name_and_matches_examples(tmp_path, monkeypatch):
+    """`ldrx bench quick` (the README's first command) finds the configuration shipped in the package from any
+    folder; examples/quick.toml is the same file, so the two cannot drift apart."""
+    from pathlib import Path
+    from ldrx.benchmark.config import bundled_configs, load_config
+    monkeypatch.chdir(tmp_path)                       # not the source tree: the bundled copy must be found
+    cfg = load_config("quick")                       # builds every model: hyper-parameters are valid
+    assert cfg.data == "example" and len(cfg.sizes) >= 3
+    assert {m.family for m in cfg.models} >= {"ann", "snap", "qsnap", "mtp", "gap"}
+    example = Path(__file__).resolve().parent.parent / "examples" / "quick.toml"
+    assert example.read_bytes() == bundled_configs()["quick"].read_bytes()
+    with pytest.raises(FileNotFoundError, match="quick"):
+        load_config("no-such-config")                 # the message lists the bundled names
+
+
+def test_epochs_figure_takes_mtp_iterations(tmp_path):
+    """MTP records L-BFGS iterations ("iter") and no test errors; ANN records epochs with test errors: both
+    go into fig_epochs (it failed with a KeyError on MTP's history)."""
+    from ldrx.benchmark.figures import fig_epochs
+    ann = [{"epoch": e, "time_s": 0.1 * e, "train_energy_rmse_meV_per_atom": 50.0 / e,
+            "monitor_energy_rmse_meV_per_atom": 60.0 / e} for e in range(1, 6)]
+    mtp = [{"iter": i, "time_s": 0.2 * i, "loss": 1.0 / i, "train_energy_rmse_meV_per_atom": 80.0 / i}
+           for i in range(1, 6)]
+    path = fig_epochs(tmp_path / "e.png", {("ann", 10): ann, ("ann", 20): ann, ("mtp", 10): mtp}, 1)
+    assert path.exists() and path.stat().st_size > 1000

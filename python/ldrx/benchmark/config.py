@@ -66,16 +66,35 @@ def _err(src, key, msg):
     return ConfigError(f"{src}: '{key}': {msg}")
 
 
+BUNDLED_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def bundled_configs() -> dict:
+    """{name: path} of the configurations shipped inside the package (``ldrx bench quick --out DIR``)."""
+    return {p.stem: p for p in sorted(BUNDLED_DIR.glob("*.toml"))}
+
+
+def resolve_config_path(config) -> Path:
+    """The TOML file named by `config`: an existing file, else the bundled configuration of that name
+    (``quick``), so that the README's first command works after ``pip install .`` from any folder."""
+    path = Path(config)
+    if path.is_file():
+        return path
+    bundled = bundled_configs()
+    if str(config) in bundled:
+        return bundled[str(config)]
+    raise FileNotFoundError(f"{path}: benchmark configuration not found (neither a file nor one of the "
+                            f"bundled configurations: {', '.join(bundled)})")
+
+
 def load_config(config) -> BenchConfig:
-    """A :class:`BenchConfig` from a TOML file path, a TOML string holder (dict) or a BenchConfig.
-    Relative `data` paths are taken relative to the config file."""
+    """A :class:`BenchConfig` from a TOML file path, the name of a bundled configuration (``"quick"``), a
+    dict or a BenchConfig. Relative `data` paths are taken relative to the config file."""
     if isinstance(config, BenchConfig):
         return config
     if isinstance(config, dict):
         return parse_config(config, "<dict>", Path.cwd())
-    path = Path(config)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: benchmark configuration not found")
+    path = resolve_config_path(config)
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)

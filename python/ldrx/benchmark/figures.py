@@ -3,8 +3,9 @@
   fig_errors.png      Fig. 4: energy and force RMSE of train and test sets, one column per model, against
                       training-set size
   fig_train_time.png  Fig. 5: training wall time against training-set size, every model
-  fig_epochs.png      Fig. 6: for models that record a per-epoch history (ANN): cumulative training time and
-                      train/test energy RMSE against epochs, one line per training-set size
+  fig_epochs.png      Fig. 6: for models that record a per-step history (ANN: epochs, with test errors; MTP:
+                      L-BFGS iterations, training errors): cumulative training time and energy RMSE against
+                      the step, one line per training-set size
   parity_<model>.png  energies (eV/atom) and force components (eV/Å), test (and train) set, largest size
 """
 
@@ -101,23 +102,28 @@ def fig_epochs(path, histories, threads):
         colors = plt.cm.viridis(np.linspace(0, 0.85, len(sizes)))
         for c, n in zip(colors, sizes):
             h = histories[(m, n)]
-            ep = np.array([r["epoch"] for r in h], float)
+            step = "epoch" if "epoch" in h[0] else "iter"  # ANN: epochs; MTP: L-BFGS iterations
+            ep = np.array([r.get(step, np.nan) for r in h], float)
             ax[i, 0].plot(ep, [r.get("time_s", np.nan) for r in h], color=c, label=f"{n} structures")
             tr = [r.get("train_energy_rmse_meV_per_atom", np.nan) for r in h]
             te = [r.get("monitor_energy_rmse_meV_per_atom", np.nan) for r in h]
-            ax[i, 1].plot(ep, tr, color=c, ls="--", lw=1)
+            ax[i, 1].plot(ep, tr, color=c, ls="--", lw=1, label=None if np.isfinite(te).any() else f"{n} structures")
             if np.isfinite(te).any():
                 ax[i, 1].plot(ep, te, color=c, lw=1.4, label=f"{n} structures")
-        ax[i, 0].set_xlabel("epoch")
+        xlabel = "epoch" if step == "epoch" else "L-BFGS iteration"
+        ax[i, 0].set_xlabel(xlabel)
         ax[i, 0].set_ylabel("cumulative training time (s)")
         ax[i, 0].set_title(f"{m}: training time ({threads} thread(s))")
         ax[i, 0].legend(fontsize=8)
         ax[i, 0].grid(alpha=0.3)
-        ax[i, 1].set_xlabel("epoch")
+        ax[i, 1].set_xlabel(xlabel)
         ax[i, 1].set_ylabel("energy RMSE (meV/atom)")
         ax[i, 1].set_yscale("log")
         ax[i, 1].set_ylim(bottom=max(ax[i, 1].get_ylim()[0], 0.1))  # a perfect fit of the training set
-        ax[i, 1].set_title(f"{m}: energy RMSE (test solid, train dashed)")
+        has_test = any(np.isfinite(r.get("monitor_energy_rmse_meV_per_atom", np.nan))
+                       for n in sizes for r in histories[(m, n)])
+        ax[i, 1].set_title(f"{m}: energy RMSE (test solid, train dashed)" if has_test else
+                           f"{m}: training energy RMSE (dashed)")
         ax[i, 1].legend(fontsize=8)
         ax[i, 1].grid(alpha=0.3, which="both")
     fig.tight_layout()
