@@ -120,6 +120,25 @@ def test_benchmark_records_reproduce_and_resume(tmp_path, small_data):
     m = ldrx.load(out2 / "models" / "snap-16.ldrx")
     assert m.family == "snap"
 
+    # test*: the test record carries the errors without extrapolated frames, as `ldrx fit` reports them
+    # (evaluate.metrics_rows); a cell recorded without them gains them from its saved model, not by retraining
+    test8 = next(r for r in recs2 if r["size"] == 8 and r["split"] == "test")
+    from ldrx.data import Dataset
+    rows = ldrx.evaluate.metrics_rows(ldrx.load(out2 / "models" / "snap-8.ldrx"),
+                                      {"test": Dataset.load(out2 / "data" / "test.npz")})
+    star = [v for k, v in rows.items() if k.startswith("test*")]
+    assert len(star) == (1 if test8["n_extrapolated"] else 0)
+    for k in ("energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"):
+        assert test8[f"{k}_in_domain"] == pytest.approx((star or [rows["test"]])[0][k], rel=1e-10)
+    cell = json.loads((out2 / "cells" / "snap-8.json").read_text())
+    for r in cell["records"]:
+        for k in [k for k in r if k.endswith("_in_domain") or k == "n_extrapolated"]:
+            del r[k]
+    (out2 / "cells" / "snap-8.json").write_text(json.dumps(cell))
+    recs3 = run(_config(small_data), out2, progress=False, figures=False)
+    assert next(r for r in recs3 if r["size"] == 8 and r["split"] == "test") == test8
+    assert "| E RMSE test* |" in (out2 / "results.md").read_text()
+
 
 def test_ann_monitor_records_test_errors_without_changing_training(ldr_sample):
     train, test = ldr_sample[:12], ldr_sample[12:16]
