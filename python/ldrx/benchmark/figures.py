@@ -56,19 +56,39 @@ def fig_errors(path, models, records):
         for i, (key, label) in enumerate((("energy_rmse_meV_per_atom", "energy RMSE (meV/atom)"),
                                           ("forces_rmse_eV_per_A", "force RMSE (eV/Å)"))):
             a = ax[i, j]
+            shown = []
             for split, style in (("train", dict(ls="--", marker="o", mfc="white")), ("test", dict(ls="-", marker="s"))):
                 x, y = _series(records, m.name, split, key)
                 if np.isfinite(y).any():
                     a.plot(x, y, label=split, **style)
+                    shown.append((split, x, y))
+            # test*: without the frames flagged as extrapolations, drawn where any test frame was flagged
+            flagged = [r for r in records if r["model"] == m.name and r["split"] == "test" and r.get("n_extrapolated")]
+            if flagged:
+                xs, ys = _series([r for r in records if f"{key}_in_domain" in r], m.name, "test", f"{key}_in_domain")
+                k = max(r["n_extrapolated"] for r in flagged)
+                a.plot(xs, ys, ls=":", marker="^", color="C2", label=f"test* (without {k} extrapolated)")
+                x_te, y_te = next(((x, y) for s, x, y in shown if s == "test"), (None, None))
+                inner = np.nanmax(np.concatenate([y for s, _, y in shown if s == "train"] + [ys]))
+                if y_te is not None and np.nanmax(y_te) > 3 * inner:
+                    top = 1.5 * inner  # one extrapolated frame would flatten every other curve: clip it
+                    a.set_ylim(0, top)
+                    a.margins(x=0.15)
+                    for xv, yv in zip(x_te, y_te):
+                        if yv > top:
+                            a.annotate(f"test {yv:.3g} ↑", (xv, top), xytext=(0, -12), textcoords="offset points",
+                                       ha="center", fontsize=7, color="C1",
+                                       arrowprops=dict(arrowstyle="-|>", color="C1", lw=0.8))
             a.set_xlabel("training structures")
             if j == 0:
                 a.set_ylabel(label)
             if i == 0:
                 a.set_title(f"{m.name} ({m.family})")
             a.grid(alpha=0.3)
-            a.legend(fontsize=8)
+            a.legend(fontsize=7)
             a.set_ylim(bottom=0)
-    fig.suptitle("Learning curves: train and test RMSE against training-set size")
+    fig.suptitle("Learning curves: train and test RMSE against training-set size (test*: without frames the "
+                 "model flags as extrapolations)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
