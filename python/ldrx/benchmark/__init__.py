@@ -83,10 +83,15 @@ def run(config, out_dir, progress: bool = True, figures: bool = True, python: st
     data = _read_data(cfg)
     pool, test, subsets = prepare_splits(cfg, data)
     split_digest = cfg.split_digest()
+    import ldrx
+    root = str(ldrx.io.example_data_path() if cfg.data == "example" else cfg.data)
+
+    def rel(i):  # frame ids relative to the data folder: the same split.json on every machine
+        return os.path.relpath(i, root) if os.path.isdir(root) and str(i).startswith(root + os.sep) else i
     with open(out / "split.json", "w") as f:
         json.dump({"data": str(cfg.data), "n_frames": len(data), "seed": cfg.seed,
-                   "test_fraction": cfg.test_fraction, "test_ids": test.ids,
-                   "train_ids": {str(n): [pool.ids[i] for i in idx] for n, idx in subsets.items()}}, f, indent=0)
+                   "test_fraction": cfg.test_fraction, "test_ids": [rel(i) for i in test.ids],
+                   "train_ids": {str(n): [rel(pool.ids[i]) for i in idx] for n, idx in subsets.items()}}, f, indent=0)
     pool_path, test_path = out / "data" / "train_pool.npz", out / "data" / "test.npz"
 
     cells = [(m, n) for m in cfg.models for n in subsets]
