@@ -51,7 +51,8 @@ def make_figures(out: Path, cfg, records, histories, largest: int):
 def fig_errors(path, models, records):
     plt = _plt()
     nm = len(models)
-    fig, ax = plt.subplots(2, nm, figsize=(3.2 * nm + 1.0, 6.0), squeeze=False, sharex=False)
+    fig, ax = plt.subplots(2, nm, figsize=(3.2 * nm + 1.0, 6.4), squeeze=False, sharex=False)
+    handles = {}
     for j, m in enumerate(models):
         for i, (key, label) in enumerate((("energy_rmse_meV_per_atom", "energy RMSE (meV/atom)"),
                                           ("forces_rmse_eV_per_A", "force RMSE (eV/Å)"))):
@@ -67,7 +68,9 @@ def fig_errors(path, models, records):
             if flagged:
                 xs, ys = _series([r for r in records if f"{key}_in_domain" in r], m.name, "test", f"{key}_in_domain")
                 k = max(r["n_extrapolated"] for r in flagged)
-                a.plot(xs, ys, ls=":", marker="^", color="C2", label=f"test* (without {k} extrapolated)")
+                a.plot(xs, ys, ls=":", marker="^", color="C2", label="test* (without frames flagged as extrapolations)")
+                if i == 0:
+                    a.set_title(f"{m.name} ({m.family})\n{k} test frame{'s' if k > 1 else ''} flagged", fontsize=10)
                 x_te, y_te = next(((x, y) for s, x, y in shown if s == "test"), (None, None))
                 inner = np.nanmax(np.concatenate([y for s, _, y in shown if s == "train"] + [ys]))
                 if y_te is not None and np.nanmax(y_te) > 3 * inner:
@@ -82,14 +85,16 @@ def fig_errors(path, models, records):
             a.set_xlabel("training structures")
             if j == 0:
                 a.set_ylabel(label)
-            if i == 0:
-                a.set_title(f"{m.name} ({m.family})")
+            if i == 0 and not flagged:
+                a.set_title(f"{m.name} ({m.family})", fontsize=10)
             a.grid(alpha=0.3)
-            a.legend(fontsize=7)
             a.set_ylim(bottom=0)
-    fig.suptitle("Learning curves: train and test RMSE against training-set size (test*: without frames the "
-                 "model flags as extrapolations)")
-    fig.tight_layout()
+            for h, lab in zip(*a.get_legend_handles_labels()):
+                handles.setdefault(lab, h)
+    fig.suptitle("Learning curves: train and test RMSE against training-set size")
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=len(handles), fontsize=9,
+               bbox_to_anchor=(0.5, 0.95), frameon=False)  # one legend: the panels keep their space
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
