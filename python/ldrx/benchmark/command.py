@@ -10,8 +10,8 @@ def add_parser(subparsers):
         "bench", help="the LDR benchmark of a TOML configuration: learning curves, timing, memory, figures",
         description="Train every model of CONFIG on one shared split at every training-set size; write "
                     "results.json, results.md and PNG figures to --out. A re-run resumes: finished "
-                    "(model, size) cells are not retrained. Bundled configurations: 'quick' (every cheap family, a few "
-                    "minutes on 2 cores: ldrx bench quick --out bench-quick); from a source checkout also "
+                    "(model, size) cells are not retrained. Bundled configurations: 'quick' (every family but NequIP, small "
+                    "settings, three sizes: ldrx bench quick --out bench-quick); from a source checkout also "
                     "examples/bench-sample.toml and examples/ldr-paper.toml")
     b.add_argument("config", help="TOML configuration file, or the name of a bundled one ('quick')")
     b.add_argument("--out", required=True, help="output folder (created; reused to resume)")
