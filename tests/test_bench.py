@@ -179,3 +179,14 @@ def test_epochs_figure_takes_mtp_iterations(tmp_path):
            for i in range(1, 6)]
     path = fig_epochs(tmp_path / "e.png", {("ann", 10): ann, ("ann", 20): ann, ("mtp", 10): mtp}, 1)
     assert path.exists() and path.stat().st_size > 1000
+
+
+def test_cell_digest_covers_the_family_defaults():
+    """A resumed run must not keep cells trained under other defaults: the digest is taken over every
+    hyper-parameter after the family's defaults are filled in (spelling a default out changes nothing)."""
+    from ldrx.benchmark.config import ModelSpec
+    base = ModelSpec("s", "snap", {"seed": 0}).digest()
+    default_twojmax = ldrx.models.make_model("snap").hyper.twojmax
+    assert ModelSpec("s", "snap", {"seed": 0, "twojmax": default_twojmax}).digest() == base
+    assert ModelSpec("s", "snap", {"seed": 0, "twojmax": default_twojmax - 2}).digest() != base
+    assert ModelSpec("a", "ann", {"progress": False}).digest() == ModelSpec("a", "ann", {}).digest()

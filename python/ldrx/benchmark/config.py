@@ -41,7 +41,15 @@ class ModelSpec:
     hyper: dict
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps([self.family, self.hyper], sort_keys=True).encode()).hexdigest()[:16]
+        """Identifies the model's training: every hyper-parameter after the family's defaults are filled in, so
+        a cell trained under older defaults is recomputed (a resumed run once kept SNAP cells fitted with the
+        previous defaults), and spelling out a default does not retrain anything. `progress` is left out."""
+        import dataclasses
+        from ..models import make_model
+        hyper = make_model(self.family, **_as_python(self.hyper)).hyper
+        full = dataclasses.asdict(hyper) if dataclasses.is_dataclass(hyper) else dict(self.hyper)
+        full.pop("progress", None)
+        return hashlib.sha256(json.dumps([self.family, full], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass
