@@ -120,6 +120,25 @@ def test_benchmark_records_reproduce_and_resume(tmp_path, small_data):
     m = ldrx.load(out2 / "models" / "snap-16.ldrx")
     assert m.family == "snap"
 
+    # test*: the test record carries the errors without extrapolated frames, as `ldrx fit` reports them
+    # (evaluate.metrics_rows); a cell recorded without them gains them from its saved model, not by retraining
+    test8 = next(r for r in recs2 if r["size"] == 8 and r["split"] == "test")
+    from ldrx.data import Dataset
+    rows = ldrx.evaluate.metrics_rows(ldrx.load(out2 / "models" / "snap-8.ldrx"),
+                                      {"test": Dataset.load(out2 / "data" / "test.npz")})
+    star = [v for k, v in rows.items() if k.startswith("test*")]
+    assert len(star) == (1 if test8["n_extrapolated"] else 0)
+    for k in ("energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"):
+        assert test8[f"{k}_in_domain"] == pytest.approx((star or [rows["test"]])[0][k], rel=1e-10)
+    cell = json.loads((out2 / "cells" / "snap-8.json").read_text())
+    for r in cell["records"]:
+        for k in [k for k in r if k.endswith("_in_domain") or k == "n_extrapolated"]:
+            del r[k]
+    (out2 / "cells" / "snap-8.json").write_text(json.dumps(cell))
+    recs3 = run(_config(small_data), out2, progress=False, figures=False)
+    assert next(r for r in recs3 if r["size"] == 8 and r["split"] == "test") == test8
+    assert "| E RMSE test* |" in (out2 / "results.md").read_text()
+
 
 def test_ann_monitor_records_test_errors_without_changing_training(ldr_sample):
     train, test = ldr_sample[:12], ldr_sample[12:16]
@@ -133,3 +152,41 @@ def test_ann_monitor_records_test_errors_without_changing_training(ldr_sample):
     # the model keeps the networks with the lowest training loss; the monitor saw that epoch's networks
     rec = next(h for h in b.history if h["epoch"] == b.best_epoch)
     assert rec["monitor_energy_rmse_meV_per_atom"] == pytest.approx(last, rel=1e-6)
+
+
+def test_bundled_quick_config_loads_by_name_and_matches_examples(tmp_path, monkeypatch):
+    """`ldrx bench quick` (the README's first command) finds the configuration shipped in the package from any
+    folder; examples/quick.toml is the same file, so the two cannot drift apart."""
+    from pathlib import Path
+    from ldrx.benchmark.config import bundled_configs, load_config
+    monkeypatch.chdir(tmp_path)                       # not the source tree: the bundled copy must be found
+    cfg = load_config("quick")                       # builds every model: hyper-parameters are valid
+    assert cfg.data == "example" and len(cfg.sizes) >= 3
+    assert {m.family for m in cfg.models} >= {"ann", "snap", "qsnap", "mtp", "gap"}
+    example = Path(__file__).resolve().parent.parent / "examples" / "quick.toml"
+    assert example.read_bytes() == bundled_configs()["quick"].read_bytes()
+    with pytest.raises(FileNotFoundError, match="quick"):
+        load_config("no-such-config")                 # the message lists the bundled names
+
+
+def test_epochs_figure_takes_mtp_iterations(tmp_path):
+    """MTP records L-BFGS iterations ("iter") and no test errors; ANN records epochs with test errors: both
+    go into fig_epochs (it failed with a KeyError on MTP's history)."""
+    from ldrx.benchmark.figures import fig_epochs
+    ann = [{"epoch": e, "time_s": 0.1 * e, "train_energy_rmse_meV_per_atom": 50.0 / e,
+            "monitor_energy_rmse_meV_per_atom": 60.0 / e} for e in range(1, 6)]
+    mtp = [{"iter": i, "time_s": 0.2 * i, "loss": 1.0 / i, "train_energy_rmse_meV_per_atom": 80.0 / i}
+           for i in range(1, 6)]
+    path = fig_epochs(tmp_path / "e.png", {("ann", 10): ann, ("ann", 20): ann, ("mtp", 10): mtp}, 1)
+    assert path.exists() and path.stat().st_size > 1000
+
+
+def test_cell_digest_covers_the_family_defaults():
+    """A resumed run must not keep cells trained under other defaults: the digest is taken over every
+    hyper-parameter after the family's defaults are filled in (spelling a default out changes nothing)."""
+    from ldrx.benchmark.config import ModelSpec
+    base = ModelSpec("s", "snap", {"seed": 0}).digest()
+    default_twojmax = ldrx.models.make_model("snap").hyper.twojmax
+    assert ModelSpec("s", "snap", {"seed": 0, "twojmax": default_twojmax}).digest() == base
+    assert ModelSpec("s", "snap", {"seed": 0, "twojmax": default_twojmax - 2}).digest() != base
+    assert ModelSpec("a", "ann", {"progress": False}).digest() == ModelSpec("a", "ann", {}).digest()

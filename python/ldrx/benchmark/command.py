@@ -10,8 +10,10 @@ def add_parser(subparsers):
         "bench", help="the LDR benchmark of a TOML configuration: learning curves, timing, memory, figures",
         description="Train every model of CONFIG on one shared split at every training-set size; write "
                     "results.json, results.md and PNG figures to --out. A re-run resumes: finished "
-                    "(model, size) cells are not retrained. Example: examples/bench-sample.toml")
-    b.add_argument("config", help="TOML configuration (see examples/bench-sample.toml)")
+                    "(model, size) cells are not retrained. Bundled configurations: 'quick' (every family but NequIP, small "
+                    "settings, three sizes: ldrx bench quick --out bench-quick); from a source checkout also "
+                    "examples/bench-sample.toml and examples/ldr-paper.toml")
+    b.add_argument("config", help="TOML configuration file, or the name of a bundled one ('quick')")
     b.add_argument("--out", required=True, help="output folder (created; reused to resume)")
     b.add_argument("--no-figures", action="store_true", help="write the tables only")
     b.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -41,7 +41,15 @@ class ModelSpec:
     hyper: dict
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps([self.family, self.hyper], sort_keys=True).encode()).hexdigest()[:16]
+        """Identifies the model's training: every hyper-parameter after the family's defaults are filled in, so
+        a cell trained under older defaults is recomputed (a resumed run once kept SNAP cells fitted with the
+        previous defaults), and spelling out a default does not retrain anything. `progress` is left out."""
+        import dataclasses
+        from ..models import make_model
+        hyper = make_model(self.family, **_as_python(self.hyper)).hyper
+        full = dataclasses.asdict(hyper) if dataclasses.is_dataclass(hyper) else dict(self.hyper)
+        full.pop("progress", None)
+        return hashlib.sha256(json.dumps([self.family, full], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -66,16 +74,35 @@ def _err(src, key, msg):
     return ConfigError(f"{src}: '{key}': {msg}")
 
 
+BUNDLED_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def bundled_configs() -> dict:
+    """{name: path} of the configurations shipped inside the package (``ldrx bench quick --out DIR``)."""
+    return {p.stem: p for p in sorted(BUNDLED_DIR.glob("*.toml"))}
+
+
+def resolve_config_path(config) -> Path:
+    """The TOML file named by `config`: an existing file, else the bundled configuration of that name
+    (``quick``), so that the README's first command works after ``pip install .`` from any folder."""
+    path = Path(config)
+    if path.is_file():
+        return path
+    bundled = bundled_configs()
+    if str(config) in bundled:
+        return bundled[str(config)]
+    raise FileNotFoundError(f"{path}: benchmark configuration not found (neither a file nor one of the "
+                            f"bundled configurations: {', '.join(bundled)})")
+
+
 def load_config(config) -> BenchConfig:
-    """A :class:`BenchConfig` from a TOML file path, a TOML string holder (dict) or a BenchConfig.
-    Relative `data` paths are taken relative to the config file."""
+    """A :class:`BenchConfig` from a TOML file path, the name of a bundled configuration (``"quick"``), a
+    dict or a BenchConfig. Relative `data` paths are taken relative to the config file."""
     if isinstance(config, BenchConfig):
         return config
     if isinstance(config, dict):
         return parse_config(config, "<dict>", Path.cwd())
-    path = Path(config)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: benchmark configuration not found")
+    path = resolve_config_path(config)
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)

@@ -81,6 +81,7 @@ def run_cell(cell: dict) -> dict:
         preds[f"{split}_forces_ref"] = data.forces.reshape(-1)
         preds[f"{split}_forces_pred"] = (np.full(data.forces.size, np.nan) if pred.forces is None
                                          else pred.forces.reshape(-1))
+    records[1].update(domain_errors(model, test, pred))  # test*: the test set without extrapolated frames
     np.savez_compressed(cell["pred_path"], **preds)
     history = [{k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in rec.items()}
                for rec in getattr(model, "history", None) or []]
@@ -89,6 +90,24 @@ def run_cell(cell: dict) -> dict:
     with open(tmp, "w") as f:
         json.dump(out, f, indent=1)
     os.replace(tmp, cell["record_path"])  # the record appears last: its presence marks the cell done
+    return out
+
+
+def domain_errors(model, data, pred) -> dict:
+    """The errors on the frames of `data` the model does not flag as extrapolations (Model.check_domain: atoms
+    closer than in any training frame; the README's test*), as ``*_in_domain`` keys, and how many were flagged.
+    With no frame flagged they equal the full-set errors."""
+    from ldrx.evaluate import _subset_prediction, errors
+    flagged = [f for f, _ in model.check_domain(data, warn=False)]
+    keep = np.ones(len(data), bool)
+    keep[flagged] = False
+    out = {"n_extrapolated": len(flagged)}
+    keys = ("energy_rmse_meV_per_atom", "energy_mae_meV_per_atom", "forces_rmse_eV_per_A", "forces_mae_eV_per_A")
+    if keep.any():
+        m = errors(_subset_prediction(pred, data, keep), data.subset(np.flatnonzero(keep)))
+        out.update({f"{k}_in_domain": m[k] for k in keys})
+    else:
+        out.update({f"{k}_in_domain": float("nan") for k in keys})
     return out
 
 
