@@ -64,7 +64,8 @@ void register_mtp(py::module_& m) {
 
     m.def("mtp_loss_grad", [](const MomentTensorBasis& B, CArray<double> theta, const PyBatch& pb, CArray<double> energy,
                               CArray<double> forces, std::optional<CArray<double>> virial, CArray<double> w_energy,
-                              CArray<double> w_force, CArray<double> w_virial, bool want_grad) {
+                              CArray<double> w_force, CArray<double> w_virial, bool want_grad,
+                              NeighbourListCache* cache) {
         check_theta(B, theta);
         const FrameBatch b = pb.view();
         const int64_t nf = b.n_frames;
@@ -89,7 +90,7 @@ void register_mtp(py::module_& m) {
         MTPLoss L;
         {
             py::gil_scoped_release nogil;
-            L = mtp_loss_grad(B, theta.data(), b, t, gp);
+            L = mtp_loss_grad(B, theta.data(), b, t, gp, cache);
         }
         py::dict info;
         info["loss_energy"] = L.loss_energy;
@@ -104,7 +105,20 @@ void register_mtp(py::module_& m) {
         return py::make_tuple(L.loss, g, info);
     }, py::arg("basis"), py::arg("theta"), py::arg("batch"), py::arg("energy"), py::arg("forces"), py::arg("virial"),
        py::arg("w_energy"), py::arg("w_force"), py::arg("w_virial"), py::arg("grad") = true,
-       "(loss, gradient [n_params] or None, info) of sum_f w_E (E - E_ref)^2 + w_F |F - F_ref|^2 + w_W |W - W_ref|^2");
+       py::arg("cache") = nullptr,
+       "(loss, gradient [n_params] or None, info) of sum_f w_E (E - E_ref)^2 + w_F |F - F_ref|^2 + w_W |W - W_ref|^2; "
+       "with `cache` (a NeighbourListCache), neighbour lists are kept across calls on the same batch");
+
+    py::class_<NeighbourListCache>(m, "NeighbourListCache",
+                                   "Neighbour lists of one batch kept across mtp_loss_grad calls (bound to the batch "
+                                   "of the first call; another batch clears it)")
+        .def(py::init<>())
+        .def_property_readonly("nbytes", &NeighbourListCache::bytes)
+        .def_property_readonly("n_ready", [](const NeighbourListCache& c) {
+            int64_t n = 0;
+            for (uint8_t r : c.ready) n += r;
+            return n;
+        });
 
     m.def("linear_normal_equations", [](const Descriptor& d, std::vector<int> species, const PyBatch& pb, bool shared,
                                         CArray<double> energy, CArray<double> forces, std::optional<CArray<double>> virial,

@@ -68,7 +68,7 @@ namespace {
 
 // One chunk of frames: loss terms into acc, gradient added into grad (if not null).
 void loss_chunk(const MomentTensorBasis& B, const double* theta, const FrameBatch& b, const MTPTargets& t, int64_t f0,
-                int64_t f1, double* grad, MTPLoss& acc) {
+                int64_t f1, double* grad, MTPLoss& acc, NeighbourListCache* cache) {
     const MTPBasisSpec& s = B.spec();
     const int S = s.n_species(), nmu = s.n_mu, nq = s.n_q;
     const int64_t A = s.n_basis();
@@ -76,7 +76,7 @@ void loss_chunk(const MomentTensorBasis& B, const double* theta, const FrameBatc
     double* g_radial = grad;
     double* g_species = grad ? grad + s.n_radial() : nullptr;
     double* g_xi = grad ? g_species + S : nullptr;
-    NeighbourList nl;
+    NeighbourList own;
     // one work area per atom of the frame: pass 2 reuses pass 1's neighbourhood and node values
     std::vector<MTPWork> works;
     std::vector<int> types;
@@ -85,7 +85,19 @@ void loss_chunk(const MomentTensorBasis& B, const double* theta, const FrameBatc
         const FrameView fv = b.frame(f);
         const int64_t n = fv.n_atoms, a0 = b.first_atom(f);
         if (n == 0) continue;
-        build_neighbour_list(fv, s.r_cut, nl, 1);
+        NeighbourList* list = &own;
+        if (cache) {
+            list = &cache->lists[f];
+            if (!cache->ready[f]) {
+                build_neighbour_list(fv, s.r_cut, *list, 1);
+                list->shift.clear();
+                list->shift.shrink_to_fit();
+                cache->ready[f] = 1;
+            }
+        } else {
+            build_neighbour_list(fv, s.r_cut, own, 1);
+        }
+        const NeighbourList& nl = *list;
         // pass 1: energy, forces, virial
         F.assign(3 * n, 0.0);
         double W[6] = {0, 0, 0, 0, 0, 0}, E = 0.0;
@@ -209,9 +221,28 @@ void loss_chunk(const MomentTensorBasis& B, const double* theta, const FrameBatc
 
 }  // namespace
 
+void NeighbourListCache::bind(const FrameBatch& b, double r_cut) {
+    if (b.n_frames == n_frames && b.n_atoms() == n_atoms && b.positions == positions && r_cut == cutoff) return;
+    lists.assign(b.n_frames, NeighbourList());
+    ready.assign(b.n_frames, 0);
+    n_frames = b.n_frames;
+    n_atoms = b.n_atoms();
+    positions = b.positions;
+    cutoff = r_cut;
+}
+
+int64_t NeighbourListCache::bytes() const {
+    int64_t n = 0;
+    for (const NeighbourList& l : lists)
+        n += static_cast<int64_t>(l.start.capacity() * sizeof(int64_t) + l.index.capacity() * sizeof(int32_t) +
+                                  (l.vec.capacity() + l.dist.capacity()) * sizeof(double));
+    return n;
+}
+
 MTPLoss mtp_loss_grad(const MomentTensorBasis& basis, const double* theta, const FrameBatch& b, const MTPTargets& t,
-                      double* grad) {
+                      double* grad, NeighbourListCache* cache) {
     basis.check(b);
+    if (cache) cache->bind(b, basis.cutoff());
     const int64_t nf = b.n_frames, na = b.n_atoms(), P = basis.spec().n_params();
     const int64_t K = frame_chunk_count(nf, na, 256);
     std::vector<std::vector<double>> grads(K);
@@ -222,7 +253,7 @@ MTPLoss mtp_loss_grad(const MomentTensorBasis& basis, const double* theta, const
         nf, na, 256,
         [&](int64_t k, int64_t f0, int64_t f1) {
             if (grad) grads[k].assign(P, 0.0);
-            loss_chunk(basis, theta, b, t, f0, f1, grad ? grads[k].data() : nullptr, parts[k]);
+            loss_chunk(basis, theta, b, t, f0, f1, grad ? grads[k].data() : nullptr, parts[k], cache);
         },
         [&](int64_t k) {
             if (grad) {
