@@ -257,6 +257,38 @@ def test_neighbour_list_cache_gives_the_same_loss(model10):
     np.testing.assert_array_equal(g1, g2)
 
 
+def test_bindings_take_any_layout_and_name_a_wrong_shape(model10):
+    """The MTP bindings read arrays through the hardened input_array: float32 or Fortran-ordered inputs give
+    the float64 C-ordered result; a wrongly shaped one (same size, transposed) is refused by name."""
+    data = labelled(model10, frames(3, seed=8), seed=4)
+    t = model10._targets(data)
+    b = data.batch()
+
+    def call(**over):
+        a = {**t, **over}
+        return _core.mtp_loss_grad(model10.basis, over.get("theta", model10.theta), b, a["energy"], a["forces"],
+                                   a["virial"], a["w_energy"], a["w_force"], a["w_virial"], True)
+
+    l0, g0, _ = call()
+    f32 = call(forces=t["forces"].astype(np.float32))  # rounded targets: close, not equal
+    assert f32[0] == pytest.approx(l0, rel=1e-5)
+    lf, gf, _ = call(forces=np.asfortranarray(t["forces"]), virial=np.asfortranarray(t["virial"]))
+    assert lf == l0
+    np.testing.assert_array_equal(gf, g0)
+    lt, gt, _ = call(theta=np.asfortranarray(model10.theta.astype(np.float32).astype(np.float64))[::-1][::-1])
+    assert np.isfinite(lt)
+    with pytest.raises(ValueError, match=r"forces must have shape \(%d, 3\)" % data.n_atoms):
+        call(forces=np.ascontiguousarray(t["forces"].T))
+    with pytest.raises(ValueError, match=r"virial must have shape"):
+        call(virial=t["virial"].ravel())
+    with pytest.raises(ValueError, match=r"theta must have shape"):
+        call(theta=model10.theta[:-1])
+    with pytest.raises(ValueError, match=r"alpha_index_times must have shape"):
+        args = list(model10._basis_args())
+        args[-2] = args[-2].ravel()
+        _core.MomentTensorBasis(*args)
+
+
 def test_jacobian_rows_give_the_normal_equations(model10):
     """linear_normal_equations (per-centre Jacobian hook) against rows built from forward and backward."""
     data = labelled(model10, frames(2, seed=6))
