@@ -1,6 +1,7 @@
 // Bindings of the MTP family: the moment tensor basis (a Descriptor), energies and forces of a potential,
 // the training loss and gradient, and the descriptor-agnostic streamed normal equations (linear_rows).
 #include <optional>
+#include <string>
 
 #include "bindings/common.hpp"
 #include "descriptors/moment_tensor.hpp"
@@ -11,16 +12,40 @@ namespace ldrx {
 namespace {
 
 
-std::vector<int> flat_int(const CArray<int32_t>& a, const char* name, int64_t width) {
-    if (a.size() % width) throw std::invalid_argument(std::string(name) + " must have " + std::to_string(width) + " columns");
+std::vector<int> int_rows(const py::handle& obj, const char* name, const Shape& shape, const char* dims) {
+    const CArray<int32_t> a = input_array<int32_t>(obj, name, shape, dims);
     return std::vector<int>(a.data(), a.data() + a.size());
 }
 
-void check_theta(const MomentTensorBasis& B, const CArray<double>& theta) {
-    if (theta.size() != B.spec().n_params())
-        throw std::invalid_argument("theta must hold " + std::to_string(B.spec().n_params()) +
-                                    " parameters (radial, species, moment coefficients), got " + std::to_string(theta.size()));
+CArray<double> theta_array(const MomentTensorBasis& B, const py::handle& theta) {
+    return input_array<double>(theta, "theta", {B.spec().n_params()}, "[n_params] (radial, species, moment coefficients)");
 }
+
+// Training targets through the hardened input_array (shape-checked, converted from other dtypes / layouts).
+struct TargetArrays {
+    CArray<double> energy, forces, virial, w_energy, w_force, w_virial;
+    bool has_virial = false;
+    TargetArrays(const FrameBatch& b, const py::handle& e, const py::handle& f, const py::handle& v, const py::handle& we,
+                 const py::handle& wf, const py::handle& wv) {
+        const int64_t nf = b.n_frames;
+        energy = input_array<double>(e, "energy", {nf}, "[n_frames]");
+        forces = input_array<double>(f, "forces", {b.n_atoms(), 3}, "[n_atoms, 3]");
+        has_virial = !v.is_none();
+        if (has_virial) virial = input_array<double>(v, "virial", {nf, 6}, "[n_frames, 6]");
+        w_energy = input_array<double>(we, "w_energy", {nf}, "[n_frames]");
+        w_force = input_array<double>(wf, "w_force", {nf}, "[n_frames]");
+        w_virial = input_array<double>(wv, "w_virial", {nf}, "[n_frames]");
+    }
+    template <class T>
+    void fill(T& t) const {
+        t.energy = energy.data();
+        t.forces = forces.data();
+        t.virial = has_virial ? virial.data() : nullptr;
+        t.w_energy = w_energy.data();
+        t.w_force = w_force.data();
+        t.w_virial = w_virial.data();
+    }
+};
 
 }  // namespace
 
@@ -29,8 +54,7 @@ void register_mtp(py::module_& m) {
         "MTP moment tensor basis in MLIP's encoding; as a Descriptor its features are the basis functions B_a "
         "at the given radial coefficients");
     cls.def(py::init([](std::vector<int> species, int n_mu, int n_q, double r_min, double r_cut, double scaling,
-                        int n_nodes, CArray<int32_t> basic, CArray<int32_t> times, CArray<int32_t> mapping,
-                        std::optional<CArray<double>> radial) {
+                        int n_nodes, py::object basic, py::object times, py::object mapping, py::object radial) {
                 MTPBasisSpec s;
                 s.species = std::move(species);
                 s.n_mu = n_mu;
@@ -39,11 +63,15 @@ void register_mtp(py::module_& m) {
                 s.r_cut = r_cut;
                 s.scaling = scaling;
                 s.n_nodes = n_nodes;
-                s.basic = flat_int(basic, "alpha_index_basic", 4);
-                s.times = flat_int(times, "alpha_index_times", 4);
-                s.mapping = flat_int(mapping, "alpha_moment_mapping", 1);
+                s.basic = int_rows(basic, "alpha_index_basic", {kAny, 4}, "[n_basic, 4]");
+                s.times = int_rows(times, "alpha_index_times", {kAny, 4}, "[n_times, 4]");
+                s.mapping = int_rows(mapping, "alpha_moment_mapping", {kAny}, "[n_basis]");
                 std::vector<double> r;
-                if (radial) r.assign(radial->data(), radial->data() + radial->size());
+                if (!radial.is_none()) {
+                    const int64_t nr = int64_t(s.species.size()) * s.species.size() * n_mu * n_q;
+                    const CArray<double> a = input_array<double>(radial, "radial", {nr}, "[S * S * n_mu * n_q]");
+                    r.assign(a.data(), a.data() + a.size());
+                }
                 return MomentTensorBasis(std::move(s), std::move(r));
             }),
             py::arg("species"), py::arg("n_mu"), py::arg("n_q"), py::arg("r_min"), py::arg("r_cut"), py::arg("scaling"),
@@ -52,8 +80,8 @@ void register_mtp(py::module_& m) {
         .def_property_readonly("n_radial", [](const MomentTensorBasis& B) { return B.spec().n_radial(); });
     bind_descriptor_methods<MomentTensorBasis>(cls);
 
-    m.def("mtp_energy_forces", [](const MomentTensorBasis& B, CArray<double> theta, const PyBatch& pb, bool forces) {
-        check_theta(B, theta);
+    m.def("mtp_energy_forces", [](const MomentTensorBasis& B, py::object theta_, const PyBatch& pb, bool forces) {
+        const CArray<double> theta = theta_array(B, theta_);
         const FrameBatch b = pb.view();
         return energy_forces_call(b, forces, [&](double* e, double* f, double* w) {
             mtp_energy_forces(B, theta.data(), b, e, f, w);
@@ -62,23 +90,14 @@ void register_mtp(py::module_& m) {
        "(site energies [n_atoms], forces [n_atoms, 3], virial [n_frames, 6] (Voigt, eV)); forces and virial None "
        "unless `forces`");
 
-    m.def("mtp_loss_grad", [](const MomentTensorBasis& B, CArray<double> theta, const PyBatch& pb, CArray<double> energy,
-                              CArray<double> forces, std::optional<CArray<double>> virial, CArray<double> w_energy,
-                              CArray<double> w_force, CArray<double> w_virial, bool want_grad) {
-        check_theta(B, theta);
+    m.def("mtp_loss_grad", [](const MomentTensorBasis& B, py::object theta_, const PyBatch& pb, py::object energy,
+                              py::object forces, py::object virial, py::object w_energy, py::object w_force,
+                              py::object w_virial, bool want_grad, NeighbourListCache* cache) {
+        const CArray<double> theta = theta_array(B, theta_);
         const FrameBatch b = pb.view();
-        const int64_t nf = b.n_frames;
-        if (energy.size() != nf || w_energy.size() != nf || w_force.size() != nf || w_virial.size() != nf)
-            throw std::invalid_argument("energy and the weights need one value per frame");
-        if (forces.size() != 3 * b.n_atoms()) throw std::invalid_argument("forces must be [n_atoms, 3]");
-        if (virial && virial->size() != 6 * nf) throw std::invalid_argument("virial must be [n_frames, 6]");
+        const TargetArrays arrays(b, energy, forces, virial, w_energy, w_force, w_virial);
         MTPTargets t;
-        t.energy = energy.data();
-        t.forces = forces.data();
-        t.virial = virial ? virial->data() : nullptr;
-        t.w_energy = w_energy.data();
-        t.w_force = w_force.data();
-        t.w_virial = w_virial.data();
+        arrays.fill(t);
         py::object g = py::none();
         double* gp = nullptr;
         if (want_grad) {
@@ -89,7 +108,7 @@ void register_mtp(py::module_& m) {
         MTPLoss L;
         {
             py::gil_scoped_release nogil;
-            L = mtp_loss_grad(B, theta.data(), b, t, gp);
+            L = mtp_loss_grad(B, theta.data(), b, t, gp, cache);
         }
         py::dict info;
         info["loss_energy"] = L.loss_energy;
@@ -104,28 +123,32 @@ void register_mtp(py::module_& m) {
         return py::make_tuple(L.loss, g, info);
     }, py::arg("basis"), py::arg("theta"), py::arg("batch"), py::arg("energy"), py::arg("forces"), py::arg("virial"),
        py::arg("w_energy"), py::arg("w_force"), py::arg("w_virial"), py::arg("grad") = true,
-       "(loss, gradient [n_params] or None, info) of sum_f w_E (E - E_ref)^2 + w_F |F - F_ref|^2 + w_W |W - W_ref|^2");
+       py::arg("cache") = nullptr,
+       "(loss, gradient [n_params] or None, info) of sum_f w_E (E - E_ref)^2 + w_F |F - F_ref|^2 + w_W |W - W_ref|^2; "
+       "with `cache` (a NeighbourListCache), neighbour lists are kept across calls on the same batch");
+
+    py::class_<NeighbourListCache>(m, "NeighbourListCache",
+                                   "Neighbour lists of one batch kept across mtp_loss_grad calls (bound to the batch "
+                                   "of the first call; another batch clears it)")
+        .def(py::init<>())
+        .def_property_readonly("nbytes", &NeighbourListCache::bytes)
+        .def_property_readonly("n_ready", [](const NeighbourListCache& c) {
+            int64_t n = 0;
+            for (uint8_t r : c.ready) n += r;
+            return n;
+        });
 
     m.def("linear_normal_equations", [](const Descriptor& d, std::vector<int> species, const PyBatch& pb, bool shared,
-                                        CArray<double> energy, CArray<double> forces, std::optional<CArray<double>> virial,
-                                        CArray<double> w_energy, CArray<double> w_force, CArray<double> w_virial,
-                                        py::array ata, py::array atb) {
+                                        py::object energy, py::object forces, py::object virial, py::object w_energy,
+                                        py::object w_force, py::object w_virial, py::array ata, py::array atb) {
         const FrameBatch b = pb.view();
         const SpeciesMap sp(species);
-        const int64_t nf = b.n_frames, n = linear_columns(sp.size(), d.size(), shared);
-        if (energy.size() != nf || w_energy.size() != nf || w_force.size() != nf || w_virial.size() != nf)
-            throw std::invalid_argument("energy and the weights need one value per frame");
-        if (forces.size() != 3 * b.n_atoms()) throw std::invalid_argument("forces must be [n_atoms, 3]");
-        if (virial && virial->size() != 6 * nf) throw std::invalid_argument("virial must be [n_frames, 6]");
+        const int64_t n = linear_columns(sp.size(), d.size(), shared);
+        const TargetArrays arrays(b, energy, forces, virial, w_energy, w_force, w_virial);
         double* ata_p = inout_array(ata, "ata", {n, n}, "[n_columns, n_columns]");
         double* atb_p = inout_array(atb, "atb", {n}, "[n_columns]");
         LinearTargets t;
-        t.energy = energy.data();
-        t.forces = forces.data();
-        t.virial = virial ? virial->data() : nullptr;
-        t.w_energy = w_energy.data();
-        t.w_force = w_force.data();
-        t.w_virial = w_virial.data();
+        arrays.fill(t);
         double btb = 0.0;
         int64_t rows = 0;
         {

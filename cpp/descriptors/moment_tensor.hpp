@@ -45,9 +45,12 @@ struct MTPBasisSpec {
     int64_t n_params() const { return n_radial() + n_species() + n_basis(); }
 };
 
-// Per-centre scratch of one thread.
+// Per-centre scratch of one thread. Arrays marked "neighbour-inner" are [rows][ld]: one row of `ld` (>= n)
+// neighbour values per radial function / tensor component, so the loops over neighbours are contiguous and
+// vectorise.
 struct MTPWork {
     int64_t n = 0;                    // neighbours inside R_cut
+    int64_t ld = 0;                   // row stride of the neighbour-inner arrays
     std::vector<int> type;            // [n] neighbour species index
     std::vector<int64_t> entry;       // [n] neighbour-list entry
     std::vector<double> r, u;         // [n], [n * 3]
@@ -57,6 +60,16 @@ struct MTPWork {
     std::vector<double> node, adj;    // [n_nodes]
     std::vector<double> dnode, dadj;  // [n_nodes] tangents / second adjoints (training)
     std::vector<double> g;            // [n * 3]: dE/d r_ij
+    // neighbour-inner
+    std::vector<double> ut;           // [3][ld]: unit vector components; then invr [ld] = 1 / r
+    std::vector<double> invr;         // [ld]
+    std::vector<double> fT, dfT;      // [n_mu][ld]: radial functions and r-derivatives
+    std::vector<double> mono;         // [n_comp][ld]: xh^a yh^b zh^c for every component with a + b + c <= max_nu
+    std::vector<double> gf, gm;       // [n_mu][ld], [n_comp][ld]: adjoints of f and of the monomials
+    std::vector<double> t1, t2;       // [n_comp][ld]: (u.t) mono and d mono/d r_ij . t (tangent along t)
+    std::vector<double> tt;           // [4][ld]: t_x, t_y, t_z, u.t
+    std::vector<double> a0, a1;       // [n_mu][ld]: adjoints of phi and dphi (training, see coefficient_adjoints)
+    std::vector<double> acc;          // [4][ld]: gradient accumulators
 };
 
 class MomentTensorBasis : public Descriptor {
@@ -92,8 +105,18 @@ public:
     void reverse(MTPWork& w) const;
     // w.g[j] = sum over basic alpha of w.adj[alpha] d M_alpha / d r_ij
     void pair_gradients(MTPWork& w) const;
-    // w.dnode = tangent of the nodes when r_ij moves by t [n * 3] (basic moments and products)
+    // w.dnode = tangent of the nodes when r_ij moves by t [n * 3] (basic moments and products); leaves
+    // w.t1, w.t2 for coefficient_adjoints
     void tangent_nodes(MTPWork& w, const double* t) const;
+    // After tangent_nodes and a second-order reverse sweep (w.adj = dE/dnode, w.dadj = its derivative along t):
+    // w.a0[mu][j] = sum over basic alpha with radial function mu of dadj_alpha P_alpha(j) + adj_alpha dP_alpha(j).t/|r|,
+    // w.a1[mu][j] = sum of adj_alpha P_alpha(j) (u.t): the derivative of (adj . dM/dr . t) with respect to f_mu(r_ij)
+    // and f'_mu(r_ij), so that the radial coefficients' gradient is a0 phi + a1 dphi.
+    void coefficient_adjoints(MTPWork& w) const;
+    int n_comp() const { return static_cast<int>(ca_.size()); }
+    // product entries grouped in runs of consecutive entries with the same target node k: run r is entries
+    // runs()[r] .. runs()[r+1]-1 (the sweeps keep node k / its adjoint in a register over a run)
+    const std::vector<int>& runs() const { return runs_; }
 
 private:
     MTPBasisSpec s_;
@@ -101,6 +124,12 @@ private:
     SpeciesMap map_;
     int max_nu_ = 0;
     std::vector<int> bmu_, ba_, bb_, bc_, bnu_;  // per basic moment
+    std::vector<int> bcomp_;                     // per basic moment: its component (row of MTPWork::mono)
+    // components (a, b, c), a + b + c <= max_nu, by degree; parent and axis: mono = mono[parent] * u[axis];
+    // xm/ym/zm: component with a (b, c) lowered by one, -1 if that exponent is 0
+    std::vector<int> ca_, cb_, cc_, cnu_, cpar_, caxis_, cxm_, cym_, czm_;
+    std::vector<int> runs_;
+    std::vector<char> cused_;                    // component used by some basic moment
 };
 
 }  // namespace ldrx

@@ -68,30 +68,49 @@ namespace {
 
 // One chunk of frames: loss terms into acc, gradient added into grad (if not null).
 void loss_chunk(const MomentTensorBasis& B, const double* theta, const FrameBatch& b, const MTPTargets& t, int64_t f0,
-                int64_t f1, double* grad, MTPLoss& acc) {
+                int64_t f1, double* grad, MTPLoss& acc, NeighbourListCache* cache) {
     const MTPBasisSpec& s = B.spec();
-    const int S = s.n_species(), nmu = s.n_mu, nq = s.n_q, P = B.max_nu() + 1;
-    const int64_t A = s.n_basis(), nb = s.n_basic();
+    const int S = s.n_species(), nmu = s.n_mu, nq = s.n_q;
+    const int64_t A = s.n_basis();
     const double* xi = theta + s.n_radial() + S;
     double* g_radial = grad;
     double* g_species = grad ? grad + s.n_radial() : nullptr;
     double* g_xi = grad ? g_species + S : nullptr;
-    NeighbourList nl;
-    MTPWork w;
-    B.prepare(w);
-    std::vector<double> F, dF, tp, A0(nmu), A1(nmu);
+    NeighbourList own;
+    // one work area per atom of the frame: pass 2 reuses pass 1's neighbourhood and node values
+    std::vector<MTPWork> works;
+    std::vector<int> types;
+    std::vector<double> F, dF, tp;
     for (int64_t f = f0; f < f1; ++f) {
         const FrameView fv = b.frame(f);
         const int64_t n = fv.n_atoms, a0 = b.first_atom(f);
         if (n == 0) continue;
-        build_neighbour_list(fv, s.r_cut, nl, 1);
+        NeighbourList* list = &own;
+        if (cache) {
+            list = &cache->lists[f];
+            if (!cache->ready[f]) {
+                build_neighbour_list(fv, s.r_cut, *list, 1);
+                list->shift.clear();
+                list->shift.shrink_to_fit();
+                cache->ready[f] = 1;
+            }
+        } else {
+            build_neighbour_list(fv, s.r_cut, own, 1);
+        }
+        const NeighbourList& nl = *list;
         // pass 1: energy, forces, virial
         F.assign(3 * n, 0.0);
         double W[6] = {0, 0, 0, 0, 0, 0}, E = 0.0;
         const bool want_f = t.w_force[f] > 0.0;
         const bool want_w = t.virial && t.w_virial[f] > 0.0;
+        if (static_cast<int64_t>(works.size()) < n) {
+            works.resize(n);
+            for (MTPWork& w : works) B.prepare(w);
+        }
+        types.resize(n);
         for (int64_t i = 0; i < n; ++i) {
-            const int ti = B.neighbourhood(fv, nl, i, theta, w);
+            MTPWork& w = works[i];
+            const int ti = types[i] = B.neighbourhood(fv, nl, i, theta, w);
             E += site_energy(B, theta, ti, w, want_f || want_w);
             if (want_f || want_w) {
                 B.pair_gradients(w);
@@ -139,8 +158,8 @@ void loss_chunk(const MomentTensorBasis& B, const double* theta, const FrameBatc
         if (!grad || (rho == 0.0 && !any_f && !any_w)) continue;
         // pass 2: gradient of  rho E + sum_pairs g_ij . t_ij  with t_ij = dF_j - dF_i + (virial part)
         for (int64_t i = 0; i < n; ++i) {
-            const int ti = B.neighbourhood(fv, nl, i, theta, w);
-            site_energy(B, theta, ti, w, false);
+            MTPWork& w = works[i];  // neighbourhood and nodes from pass 1
+            const int ti = types[i];
             tp.assign(3 * w.n, 0.0);
             for (int64_t j = 0; j < w.n; ++j) {
                 const int64_t p = w.entry[j];
@@ -164,45 +183,35 @@ void loss_chunk(const MomentTensorBasis& B, const double* theta, const FrameBatc
             }
             const double* nd = w.node.data();
             const double* dn = w.dnode.data();
-            for (int64_t k = s.n_times() - 1; k >= 0; --k) {
-                const int* e = &s.times[4 * k];
-                const double m = e[2], ak = w.adj[e[3]], bk = w.dadj[e[3]];
+            const std::vector<int>& runs = B.runs();
+            double* adj = w.adj.data();
+            double* dadj = w.dadj.data();
+            for (size_t r = runs.size() - 1; r-- > 0;) {
+                const int k = s.times[4 * runs[r] + 3];
+                const double ak = adj[k], bk = dadj[k];
                 if (ak == 0.0 && bk == 0.0) continue;
-                w.dadj[e[0]] += m * (bk * nd[e[1]] + ak * dn[e[1]]);
-                w.dadj[e[1]] += m * (bk * nd[e[0]] + ak * dn[e[0]]);
-                w.adj[e[0]] += m * ak * nd[e[1]];
-                w.adj[e[1]] += m * ak * nd[e[0]];
+                for (int q = runs[r + 1] - 1; q >= runs[r]; --q) {
+                    const int* e = &s.times[4 * q];
+                    const double m = e[2];
+                    dadj[e[0]] += m * (bk * nd[e[1]] + ak * dn[e[1]]);
+                    dadj[e[1]] += m * (bk * nd[e[0]] + ak * dn[e[0]]);
+                    adj[e[0]] += m * ak * nd[e[1]];
+                    adj[e[1]] += m * ak * nd[e[0]];
+                }
             }
             // linear parameters
             g_species[ti] += rho;
             for (int64_t a = 0; a < A; ++a) g_xi[a] += rho * nd[s.mapping[a]] + dn[s.mapping[a]];
-            // radial coefficients
-            const std::vector<int>& basic = s.basic;
+            // radial coefficients: d/dc of f = scaling sum_q c_q phi_q and f' = scaling sum_q c_q dphi_q
+            B.coefficient_adjoints(w);
+            const int64_t ld = w.ld;
             for (int64_t j = 0; j < w.n; ++j) {
-                const double* q = &tp[3 * j];
-                const double* u = &w.u[3 * j];
-                const double inv = 1.0 / w.r[j];
-                const double ut = u[0] * q[0] + u[1] * q[1] + u[2] * q[2];
-                const double *px = &w.pw[j * 3 * P], *py = px + P, *pz = py + P;
-                std::fill(A0.begin(), A0.end(), 0.0);
-                std::fill(A1.begin(), A1.end(), 0.0);
-                for (int64_t a = 0; a < nb; ++a) {
-                    const int m = basic[4 * a], ea = basic[4 * a + 1], eb = basic[4 * a + 2], ec = basic[4 * a + 3];
-                    const double X = px[ea], Y = py[eb], Z = pz[ec], Pv = X * Y * Z;
-                    const double ad = w.adj[a], ab = w.dadj[a];
-                    double gt = 0.0;
-                    if (ea) gt += ea * px[ea - 1] * Y * Z * q[0];
-                    if (eb) gt += eb * X * py[eb - 1] * Z * q[1];
-                    if (ec) gt += ec * X * Y * pz[ec - 1] * q[2];
-                    A0[m] += ab * Pv + ad * (gt - (ea + eb + ec) * Pv * ut) * inv;
-                    A1[m] += ad * Pv * ut;
-                }
                 const int tj = w.type[j];
                 double* gc = g_radial + (int64_t(ti) * S + tj) * nmu * nq;
                 const double* ph = &w.phi[j * nq];
                 const double* dph = &w.dphi[j * nq];
                 for (int m = 0; m < nmu; ++m) {
-                    const double c0 = s.scaling * A0[m], c1 = s.scaling * A1[m];
+                    const double c0 = s.scaling * w.a0[m * ld + j], c1 = s.scaling * w.a1[m * ld + j];
                     for (int bq = 0; bq < nq; ++bq) gc[m * nq + bq] += c0 * ph[bq] + c1 * dph[bq];
                 }
             }
@@ -212,9 +221,28 @@ void loss_chunk(const MomentTensorBasis& B, const double* theta, const FrameBatc
 
 }  // namespace
 
+void NeighbourListCache::bind(const FrameBatch& b, double r_cut) {
+    if (b.n_frames == n_frames && b.n_atoms() == n_atoms && b.positions == positions && r_cut == cutoff) return;
+    lists.assign(b.n_frames, NeighbourList());
+    ready.assign(b.n_frames, 0);
+    n_frames = b.n_frames;
+    n_atoms = b.n_atoms();
+    positions = b.positions;
+    cutoff = r_cut;
+}
+
+int64_t NeighbourListCache::bytes() const {
+    int64_t n = 0;
+    for (const NeighbourList& l : lists)
+        n += static_cast<int64_t>(l.start.capacity() * sizeof(int64_t) + l.index.capacity() * sizeof(int32_t) +
+                                  (l.vec.capacity() + l.dist.capacity()) * sizeof(double));
+    return n;
+}
+
 MTPLoss mtp_loss_grad(const MomentTensorBasis& basis, const double* theta, const FrameBatch& b, const MTPTargets& t,
-                      double* grad) {
+                      double* grad, NeighbourListCache* cache) {
     basis.check(b);
+    if (cache) cache->bind(b, basis.cutoff());
     const int64_t nf = b.n_frames, na = b.n_atoms(), P = basis.spec().n_params();
     const int64_t K = frame_chunk_count(nf, na, 256);
     std::vector<std::vector<double>> grads(K);
@@ -225,7 +253,7 @@ MTPLoss mtp_loss_grad(const MomentTensorBasis& basis, const double* theta, const
         nf, na, 256,
         [&](int64_t k, int64_t f0, int64_t f1) {
             if (grad) grads[k].assign(P, 0.0);
-            loss_chunk(basis, theta, b, t, f0, f1, grad ? grads[k].data() : nullptr, parts[k]);
+            loss_chunk(basis, theta, b, t, f0, f1, grad ? grads[k].data() : nullptr, parts[k], cache);
         },
         [&](int64_t k) {
             if (grad) {

@@ -38,7 +38,7 @@ from ..elements import species_numbers
 from ..errors import DataError, ModelFileError
 from ..train.lbfgs import StopTraining, run_lbfgs
 from .base import (Model, Prediction, fit_reference_energies, hyper_from_kwargs, model_file_errors,
-                   prediction_from_atoms, read_npz, training_data)
+                   neighbour_list_bytes, prediction_from_atoms, read_npz, training_data)
 
 ACTIVATIONS = {"linear": 0, "tanh": 1, "sigmoid": 2, "mtanh": 3, "twist": 4}
 _ACT_NAMES = {v: k for k, v in ACTIVATIONS.items()}
@@ -414,10 +414,7 @@ class ANN(Model):
 
     def _neighbour_bytes(self, data):
         """Estimated size of the cached neighbour lists (36 bytes a pair)."""
-        vol = np.abs(np.linalg.det(data.cells))
-        n = data.natoms.astype(float)
-        dens = np.where(vol > 0, n / np.where(vol > 0, vol, 1), 0.1)
-        return float(np.sum(n * dens * 4.0 / 3.0 * np.pi * self.descriptor.cutoff ** 3)) * 36.0
+        return neighbour_list_bytes(data, self.descriptor.cutoff)
 
     # ------------------------------------------------------------------ checkpoints
     def _fingerprint(self, data, comm=None):

@@ -88,6 +88,15 @@ def prediction_from_atoms(data: Dataset, atom_energy, forces=None, virial=None, 
                       virial_to_stress(virial, data) if want_stress and virial is not None else None)
 
 
+def neighbour_list_bytes(data: Dataset, cutoff: float) -> float:
+    """Estimated memory of the neighbour lists of `data` at `cutoff` (36 bytes a pair; used to decide
+    whether a trainer keeps them across loss evaluations)."""
+    vol = np.abs(np.linalg.det(data.cells))
+    n = data.natoms.astype(float)
+    dens = np.where(vol > 0, n / np.where(vol > 0, vol, 1), 0.1)
+    return float(np.sum(n * dens * 4.0 / 3.0 * np.pi * cutoff ** 3)) * 36.0
+
+
 def virial_to_stress(virial, data: Dataset):
     """ASE stress (eV/Å^3) from the virial W = sum d (x) F (eV): sigma = -W / V; NaN for frames that
     are not periodic in all three directions."""

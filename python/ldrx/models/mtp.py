@@ -38,7 +38,7 @@ from ..data import Dataset, atomic_write
 from ..elements import species_numbers
 from ..errors import DataError, ModelFileError
 from ..train.lbfgs import StopTraining, run_lbfgs
-from .base import Model, Prediction, virial_to_stress
+from .base import Model, Prediction, neighbour_list_bytes, virial_to_stress
 from . import mtp_basis
 
 __all__ = ["MTP", "MTPHyper"]
@@ -58,6 +58,8 @@ class MTPHyper:
     l2                 penalty on the squared radial and moment coefficients.
     ridge              Tikhonov parameter of the linear start (on Jacobi-scaled columns).
     init_scale         spread of the random radial coefficients around MLIP's diagonal pattern.
+    neighbour_cache_gb keep the training set's neighbour lists across L-BFGS evaluations when their estimated
+                       size is below this (GB); above, they are rebuilt every evaluation.
     scaling            global factor of the radial functions; None: 1 / (r_cut - r_min)^2 for a model built
                        without data, and at fit the value that makes the RMS of M_{0,0} over the training atoms 1.
     """
@@ -76,6 +78,7 @@ class MTPHyper:
     scaling: Optional[float] = None
     linear_start: bool = True
     memory: int = 20
+    neighbour_cache_gb: float = 2.0   # keep the training set's neighbour lists across evaluations below this size
     valid_every: int = 10
     checkpoint: Optional[str] = None
     checkpoint_every: int = 50
@@ -326,11 +329,13 @@ class MTP(Model):
         # diagonal preconditioner: L-BFGS works on y = theta / D, with D = 1 / RMS(B_a) for the moment
         # coefficients (basis functions of high degree are orders of magnitude apart), 1 for the others
         D = self._preconditioner(train)
+        cache = (_core.NeighbourListCache() if neighbour_list_bytes(train, h.r_cut) < h.neighbour_cache_gb * 1e9
+                 else None)
 
         def fun(y):
             x = D * y
             loss, grad, info = _core.mtp_loss_grad(self.basis, x, tb, tt["energy"], tt["forces"], tt["virial"],
-                                                   tt["w_energy"], tt["w_force"], tt["w_virial"], True)
+                                                   tt["w_energy"], tt["w_force"], tt["w_virial"], True, cache)
             if h.l2:
                 loss += h.l2 * float(np.sum(mask * x * x))
                 grad = grad + 2.0 * h.l2 * mask * x

@@ -132,9 +132,10 @@ def _expand(labels, edges, basic_index):
 
 
 @lru_cache(maxsize=None)
-def generate(level):
-    """MLIP encoding of the level's basis: dict with radial_funcs_count, alpha_moments_count,
-    alpha_index_basic [[mu, a, b, c]], alpha_index_times [[i, j, mult, k]], alpha_moment_mapping."""
+def generate_monomials(level):
+    """The same basis, each contraction expanded into monomials of the basic moments (chains of pairwise
+    products with shared prefixes). Many more product entries than :func:`generate`; kept as the reference
+    the tests compare :func:`generate` with."""
     funcs = basis_functions(level)
     used = sorted({m for labels, _, _ in funcs for m in labels})
     basic, basic_index = [], {}
@@ -168,5 +169,150 @@ def generate(level):
         for (m, c), left in zip(terms, lefts):
             times.append([left, m[-1], int(c), k])
         mapping.append(k)
+    return {"radial_funcs_count": max(mu for mu, _ in used) + 1, "alpha_moments_count": n_nodes,
+            "alpha_index_basic": basic, "alpha_index_times": times, "alpha_moment_mapping": mapping}
+
+
+def _basic_layout(level):
+    funcs = basis_functions(level)
+    used = sorted({m for labels, _, _ in funcs for m in labels})
+    basic, basic_index = [], {}
+    for mu, nu in used:
+        for a, b, c in _components(nu):
+            basic_index[(mu, a, b, c)] = len(basic)
+            basic.append([mu, a, b, c])
+    return funcs, used, basic, basic_index
+
+
+def _add(a, b):
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+def _contraction_steps(labels, edges, order):
+    """Vertex-by-vertex contraction of one basis function, vertices taken in `order`.
+
+    After the vertices V merged so far, the partial contraction is a tensor whose free indices are the
+    edges from V to each remaining vertex w, grouped by w; as it is contracted with the symmetric M_w, it
+    is kept summed over the index tuples of each group: one value per tuple of compositions (K_w) of the
+    group sizes. Returns, per step, {new key: {(previous key, basic (mu, a, b, c)): integer coefficient}},
+    the first step's previous key being None."""
+    k = len(labels)
+    pos = {v: i for i, v in enumerate(order)}
+    mult = {}
+    for u, v, m in edges:
+        a, b = sorted((pos[u], pos[v]))
+        mult[(a, b)] = mult.get((a, b), 0) + m
+    mu = [labels[v][0] for v in order]
+    zero = (0, 0, 0)
+    # state: key = tuple over later vertices w > s of the composition K_w of the group toward w
+    states = None
+    steps = []
+    for s in range(k):
+        later = list(range(s + 1, k))
+        choices = [_compositions(mult.get((s, w), 0)) for w in later]
+        new = {}
+        olds = [((zero,) * (k - 1), 1)] if states is None else list(states)
+        for old in olds:
+            okey = old[0] if states is None else old
+            # okey holds groups toward vertices > s - 1, i.e. index 0 is the group toward s
+            into_s = okey[0] if states is not None else zero
+            rest = okey[1:] if states is not None else (zero,) * (k - 1 - s)
+            for pick in itertools.product(*choices):
+                coef = 1
+                comp = into_s
+                key = []
+                for (kappa, c), r in zip(pick, rest):
+                    coef *= c
+                    comp = _add(comp, kappa)
+                    key.append(_add(r, kappa))
+                key = tuple(key)
+                term = (okey if states is not None else None, (mu[s],) + comp)
+                d = new.setdefault(key, {})
+                d[term] = d.get(term, 0) + coef
+        steps.append(new)
+        states = new
+    return steps
+
+
+@lru_cache(maxsize=None)
+def generate(level):
+    """MLIP encoding of the level's basis: dict with radial_funcs_count, alpha_moments_count,
+    alpha_index_basic [[mu, a, b, c]], alpha_index_times [[i, j, mult, k]], alpha_moment_mapping.
+
+    Each basis function is contracted vertex by vertex through intermediate (non-scalar) tensors, as MLIP's
+    templates do (Novikov et al. 2021): node = sum of mult x (partial contraction) x (basic moment). Identical
+    intermediates are one node, shared between basis functions; of the orders in which a function's tensors
+    can be merged, the one that adds the fewest new product entries is used."""
+    funcs, used, basic, basic_index = _basic_layout(level)
+    n_nodes = len(basic)
+    times, mapping, memo = [], [], {}
+
+    def node_of(terms):
+        """Node for sum of coef * left * right over terms {(left, right): coef}; shared if seen before."""
+        nonlocal n_nodes
+        key = tuple(sorted(terms.items()))
+        if key not in memo:
+            memo[key] = n_nodes
+            for (i, j), c in key:
+                times.append([i, j, c, n_nodes])
+            n_nodes += 1
+        return memo[key]
+
+    def plan(labels, edges, order):
+        """(product entries it would add, the steps resolved into terms) for one vertex order."""
+        steps = _contraction_steps(labels, edges, order)
+        return steps
+
+    def build(steps, commit):
+        """Resolve the steps into nodes; with commit False, only count the new entries."""
+        added = 0
+        prev = None  # key -> node, or key -> (basic node, coef) after the first step
+        seen = {}
+        for s, step in enumerate(steps):
+            cur = {}
+            for key, terms in step.items():
+                if s == 0:
+                    ((_, b), c), = terms.items()
+                    cur[key] = (basic_index[b], c)
+                    continue
+                t = {}
+                for (okey, b), c in terms.items():
+                    left = prev[okey]
+                    if isinstance(left, tuple):  # first vertex: a basic moment with a coefficient
+                        left, c0 = left
+                        c *= c0
+                    pair = tuple(sorted((left, basic_index[b])))
+                    t[pair] = t.get(pair, 0) + c
+                if commit:
+                    cur[key] = node_of(t)
+                else:
+                    tk = tuple(sorted(t.items()))
+                    if tk in memo:
+                        cur[key] = memo[tk]
+                    else:
+                        if tk not in seen:
+                            seen[tk] = -1 - len(seen)
+                            added += len(tk)
+                        cur[key] = seen[tk]
+            prev = cur
+        return added, prev[()]
+
+    for labels, edges, _ in funcs:
+        k = len(labels)
+        if k == 1:
+            mapping.append(basic_index[(labels[0][0], 0, 0, 0)])  # a scalar moment itself (M_{mu,0})
+            continue
+        best = None
+        for order in itertools.permutations(range(k)):
+            if order[0] > order[1]:
+                continue  # merging the first two vertices is symmetric
+            steps = plan(labels, edges, order)
+            added, _ = build(steps, False)
+            if best is None or added < best[0]:
+                best = (added, steps)
+        _, node = build(best[1], True)
+        if isinstance(node, tuple):
+            raise AssertionError("a contraction of several tensors ended on one basic moment")
+        mapping.append(node)
     return {"radial_funcs_count": max(mu for mu, _ in used) + 1, "alpha_moments_count": n_nodes,
             "alpha_index_basic": basic, "alpha_index_times": times, "alpha_moment_mapping": mapping}
