@@ -173,3 +173,13 @@ def test_energy_kinds_are_not_mixed(tmp_path):
     with pytest.raises(DataError, match="mix energy kinds"):
         ldrx.Dataset.concatenate([ldrx.read(tmp_path / "a.xsf"), b])
     ldrx.Dataset.concatenate([b, b])  # one kind: fine
+
+
+def test_xsf_energy_comment_needs_the_equals_sign_right_after_the_kind():
+    """A byte flip once turned '# total energy = 0.0 eV' into '# total energy!= 0.0 eV', which the parser read
+    as 0.0 eV (it looked for any '=' after the kind). The comment is aenet's fixed form."""
+    body = "CRYSTAL\nPRIMVEC\n 4 0 0\n 0 4 0\n 0 0 4\nPRIMCOORD\n1 1\nLi 0 0 0\n"
+    for bad in ("# total energy!= 0.0 eV", "# total energy of it = 1.0 eV", "# cohesive energyx= 2 eV"):
+        with pytest.raises(DataError, match=r"bad\.xsf:1: expected '# (total|cohesive) energy = E eV'"):
+            parse_xsf(bad + "\n" + body, "bad.xsf")
+    assert parse_xsf("#  Total Energy   =  -3.5 eV\n" + body, "ok.xsf")["energy"] == -3.5

@@ -69,10 +69,10 @@ def parse_xsf(text: str, path: str = "<string>", energy_required: bool = True) -
             for kind in ("total energy", "cohesive energy"):
                 k = low.find(kind)
                 if k >= 0:
-                    eq = s.find("=", k)
-                    if eq < 0:
-                        raise DataError(f"{path}:{i}: energy comment without '='")
-                    tok = s[eq + 1:].split()
+                    rest = s[k + len(kind):]
+                    if rest.lstrip()[:1] != "=":
+                        raise DataError(f"{path}:{i}: expected '# {kind} = E eV', got '{s[:80]}'")
+                    tok = rest.lstrip()[1:].split()
                     try:
                         value = float(tok[0])
                     except (IndexError, ValueError):
