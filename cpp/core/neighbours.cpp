@@ -336,4 +336,30 @@ bool closest_pair(const FrameView& frame, double cutoff, double& distance, int64
     return found;
 }
 
+void NeighbourListCache::bind(const FrameBatch& b, double r_cut) {
+    if (b.n_frames == n_frames && b.n_atoms() == n_atoms && b.positions == positions && r_cut == cutoff) return;
+    lists.assign(b.n_frames, NeighbourList());
+    ready.assign(b.n_frames, 0);
+    n_frames = b.n_frames;
+    n_atoms = b.n_atoms();
+    positions = b.positions;
+    cutoff = r_cut;
+}
+
+const NeighbourList& NeighbourListCache::get(const FrameView& fv, int64_t f) {
+    if (!ready[f]) {
+        build_neighbour_list(fv, cutoff, lists[f], 1);
+        ready[f] = 1;
+    }
+    return lists[f];
+}
+
+int64_t NeighbourListCache::bytes() const {
+    int64_t n = 0;
+    for (const NeighbourList& l : lists)
+        n += static_cast<int64_t>(l.start.capacity() * sizeof(int64_t) + l.index.capacity() * sizeof(int32_t) +
+                                  (l.vec.capacity() + l.dist.capacity()) * sizeof(double));
+    return n;
+}
+
 }  // namespace ldrx

@@ -39,4 +39,21 @@ void build_neighbour_list(const FrameView& frame, double cutoff, NeighbourList& 
 // pair; returns false when no pair is closer than `cutoff`.
 bool closest_pair(const FrameView& frame, double cutoff, double& distance, int64_t& i, int64_t& j);
 
+// Neighbour lists of a training set kept across loss evaluations (the ANN and MTP trainers): filled
+// lazily, frame f by the thread that owns f's chunk (frames are never shared between threads). Bound to
+// one batch (frame and atom counts, position storage, cutoff); binding another batch clears it. About
+// 36 bytes per pair.
+struct NeighbourListCache {
+    std::vector<NeighbourList> lists;
+    std::vector<uint8_t> ready;
+    const double* positions = nullptr;
+    int64_t n_frames = -1, n_atoms = -1;
+    double cutoff = -1.0;
+    // binds the cache to batch b (clearing it if it held another one)
+    void bind(const FrameBatch& b, double r_cut);
+    // the list of frame f (view fv of the bound batch), built the first time it is asked for
+    const NeighbourList& get(const FrameView& fv, int64_t f);
+    int64_t bytes() const;
+};
+
 }  // namespace ldrx

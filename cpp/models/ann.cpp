@@ -322,10 +322,7 @@ ANNTrainer::ANNTrainer(const AtomicNetworks& nets, const ANNTrainingData& data) 
             for (int64_t a = d_.offsets[f]; a < d_.offsets[f + 1]; ++a)
                 for (int c = 0; c < 3; ++c) n_force_components_ += std::isfinite(d_.forces[3 * a + c]) ? 1 : 0;
         }
-        if (d_.cache_neighbours) {
-            nl_cache_.resize(d_.n_frames);
-            nl_ready_.assign(d_.n_frames, 0);
-        }
+        if (d_.cache_neighbours) nl_cache_.bind(d_.batch, d_.descriptor->cutoff());
     }
     if (d_.energy_weight_total >= 0.0) energy_weight_sum_ = d_.energy_weight_total;
     if (d_.force_components_total >= 0) n_force_components_ = d_.force_components_total;
@@ -398,16 +395,8 @@ void ANNTrainer::run_chunk(const double* theta, int64_t f0, int64_t f1, double* 
         if (!forces || !d_.force_frames[f]) continue;
         // forces: F~ = -d/dr sum_i g_i . G_i with g_i = dNN/dG~_i / sigma
         const FrameView fv = d_.batch.frame(f);
-        const NeighbourList* nl = &local_nl;
-        if (d_.cache_neighbours) {
-            if (!nl_ready_[f]) {
-                build_neighbour_list(fv, d_.descriptor->cutoff(), nl_cache_[f], 1);
-                nl_ready_[f] = 1;
-            }
-            nl = &nl_cache_[f];
-        } else {
-            build_neighbour_list(fv, d_.descriptor->cutoff(), local_nl, 1);
-        }
+        if (!d_.cache_neighbours) build_neighbour_list(fv, d_.descriptor->cutoff(), local_nl, 1);
+        const NeighbourList* nl = d_.cache_neighbours ? &nl_cache_.get(fv, f) : &local_nl;
         const int64_t m = b1 - b0;
         g.assign(m * n_in, 0.0);
         for (int64_t i = 0; i < m; ++i) {

@@ -135,8 +135,7 @@ private:
     ANNTrainingData d_;
     int64_t n_force_components_ = 0;
     double energy_weight_sum_ = 0.0;
-    std::vector<NeighbourList> nl_cache_;
-    std::vector<uint8_t> nl_ready_;
+    NeighbourListCache nl_cache_;
 };
 
 }  // namespace ldrx

@@ -85,19 +85,8 @@ void loss_chunk(const MomentTensorBasis& B, const double* theta, const FrameBatc
         const FrameView fv = b.frame(f);
         const int64_t n = fv.n_atoms, a0 = b.first_atom(f);
         if (n == 0) continue;
-        NeighbourList* list = &own;
-        if (cache) {
-            list = &cache->lists[f];
-            if (!cache->ready[f]) {
-                build_neighbour_list(fv, s.r_cut, *list, 1);
-                list->shift.clear();
-                list->shift.shrink_to_fit();
-                cache->ready[f] = 1;
-            }
-        } else {
-            build_neighbour_list(fv, s.r_cut, own, 1);
-        }
-        const NeighbourList& nl = *list;
+        if (!cache) build_neighbour_list(fv, s.r_cut, own, 1);
+        const NeighbourList& nl = cache ? cache->get(fv, f) : own;
         // pass 1: energy, forces, virial
         F.assign(3 * n, 0.0);
         double W[6] = {0, 0, 0, 0, 0, 0}, E = 0.0;
@@ -220,24 +209,6 @@ void loss_chunk(const MomentTensorBasis& B, const double* theta, const FrameBatc
 }
 
 }  // namespace
-
-void NeighbourListCache::bind(const FrameBatch& b, double r_cut) {
-    if (b.n_frames == n_frames && b.n_atoms() == n_atoms && b.positions == positions && r_cut == cutoff) return;
-    lists.assign(b.n_frames, NeighbourList());
-    ready.assign(b.n_frames, 0);
-    n_frames = b.n_frames;
-    n_atoms = b.n_atoms();
-    positions = b.positions;
-    cutoff = r_cut;
-}
-
-int64_t NeighbourListCache::bytes() const {
-    int64_t n = 0;
-    for (const NeighbourList& l : lists)
-        n += static_cast<int64_t>(l.start.capacity() * sizeof(int64_t) + l.index.capacity() * sizeof(int32_t) +
-                                  (l.vec.capacity() + l.dist.capacity()) * sizeof(double));
-    return n;
-}
 
 MTPLoss mtp_loss_grad(const MomentTensorBasis& basis, const double* theta, const FrameBatch& b, const MTPTargets& t,
                       double* grad, NeighbourListCache* cache) {

@@ -33,20 +33,6 @@ struct MTPLoss {
     double virial_sse = 0.0, virial_count = 0.0;  // per atom, (eV/atom)^2
 };
 
-// Neighbour lists of a training set kept across loss evaluations (as ANNTrainer keeps its own): filled
-// lazily, frame f by the thread that owns f's chunk. Bound to one batch (frame and atom counts, position
-// storage, cutoff); a call with another batch rebuilds it. About 36 bytes per pair.
-struct NeighbourListCache {
-    std::vector<NeighbourList> lists;
-    std::vector<uint8_t> ready;
-    const double* positions = nullptr;
-    int64_t n_frames = -1, n_atoms = -1;
-    double cutoff = -1.0;
-    // binds the cache to batch b (clearing it if it held another one)
-    void bind(const FrameBatch& b, double r_cut);
-    int64_t bytes() const;
-};
-
 // loss = sum_f w_energy_f (E_f - E_ref)^2 + w_force_f sum |F - F_ref|^2 + w_virial_f sum (W - W_ref)^2
 // and, if grad is not null, its gradient [n_params] (overwritten). The force and virial terms are
 // differentiated exactly (forward-over-reverse: for fixed residuals they are a directional derivative of
