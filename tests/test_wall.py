@@ -8,7 +8,7 @@ import pytest
 
 import ldrx
 from ldrx.models.base import DOMAIN_CUTOFF, virial_to_stress
-from ldrx.models.repulsion import WALL_DEPTH, WALL_ENERGY, PairWall
+from ldrx.models.repulsion import WALL_DEPTH, WALL_ENERGY, PairWall, ZBLBaseline
 
 from conftest import random_frames
 
@@ -142,3 +142,17 @@ def test_fitted_parameters_identical_with_and_without_the_wall(small):
 def test_repulsion_setting_is_checked():
     with pytest.raises(ValueError, match="'wall'"):
         ldrx.fit(random_frames(2), model="snap", repulsion="lj", progress=False)
+
+
+def test_every_family_gets_the_wall_and_can_switch_it_off():
+    """Families whose hyper-parameters have no `repulsion` (here MTP) get it through Model.learn_domain."""
+    data = ldrx.Dataset.from_atoms(random_frames(4, n_atoms=(4, 6), species=(3, 8), seed=1))
+    data.energy[:] = -5.0 * data.natoms
+    data.forces[:] = 0.0
+    for kind, cls in (("default", PairWall), ("none", type(None)), ("zbl", ZBLBaseline)):
+        kw = {} if kind == "default" else {"repulsion": kind}
+        m = ldrx.models.make_model("mtp", level=2, max_iter=2, **kw).fit(data)
+        assert isinstance(m.repulsion, cls)
+        if kind != "none":
+            e, F, W = m.repulsion(data)
+            assert not e.any() and not F.any()

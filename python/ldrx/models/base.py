@@ -218,9 +218,13 @@ class Model:
         self.domain_min_distance = local
         # the repulsive baseline: the family's `repulsion` setting, else the default pair wall (zero on `train`)
         from . import repulsion
-        kind = repulsion.check_kind(getattr(getattr(self, "hyper", None), "repulsion", repulsion.DEFAULT))
-        self.repulsion = (repulsion.PairWall.from_min_distance(self.species, local, DOMAIN_CUTOFF)
-                          if kind == "wall" and local is not None else None)
+        kind = repulsion.check_kind(getattr(getattr(self, "hyper", None), "repulsion",
+                                            getattr(self, "repulsion_setting", repulsion.DEFAULT)))
+        self.repulsion = None
+        if kind == "wall" and local is not None:
+            self.repulsion = repulsion.PairWall.from_min_distance(self.species, local, DOMAIN_CUTOFF)
+        elif kind == "zbl" and local is not None:   # zero on `train` too (switched off at its shortest pairs)
+            self.repulsion = repulsion.ZBLBaseline.from_training_distances(self.species, local[None], DOMAIN_CUTOFF)
         self.training = {"n_frames": counts[0], "n_atoms": counts[1], "n_energies": counts[2],
                          "n_force_components": counts[3], "fingerprints": fingerprints}
 
