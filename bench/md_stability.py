@@ -21,8 +21,8 @@ A run is *physical* when all of these hold over the whole run (sampled every 10 
 - the mean temperature is within 10 % of the target;
 - no atom moves more than 3 Å from its start (no melting or rearrangement of the lattice);
 - the potential energy stays finite.
-A run stops early only when it is beyond repair (a pair closer than 0.5 x the typical distance, a
-non-finite energy, or the model refusing the structure).
+A run stops as soon as a pair breaks the first rule (with --full: only when it is beyond repair, a pair
+closer than 0.5 x the typical distance, a non-finite energy, or the model refusing the structure).
 """
 
 import argparse
@@ -98,6 +98,9 @@ def run(model, atoms, args, typical):
     for block in range(n_blocks):
         try:
             dyn.run(every)
+        except KeyboardInterrupt:  # Ctrl-C / kill -INT: stop here, still print the tables
+            stopped = "interrupted"
+            break
         except Exception as exc:   # the model refuses the structure (e.g. atoms closer than the ANN's r_min)
             stopped = f"{type(exc).__name__}: {str(exc)[:80]}"
             break
@@ -110,9 +113,14 @@ def run(model, atoms, args, typical):
         if not np.isfinite(ep) or (np.isfinite(typical) & (closest < HOPELESS_FRACTION * typical)).any():
             stopped = "collapsed" if np.isfinite(ep) else "energy not finite"
             break
+        if not args.full and (np.isfinite(typical) & (closest < MIN_FRACTION * typical)).any():
+            stopped = "not physical any more; --full runs on"
+            break
         if (block + 1) * every * args.dt % 1000 == 0:
+            ratio = np.where(np.isfinite(typical), closest / typical, np.inf)
             print(f"    {(block + 1) * every * args.dt / 1000:5.1f} ps  T {np.mean(temp[-100:]):6.1f} K  "
-                  f"E_pot {ep:.4f} eV/atom  {time.perf_counter() - t0:.0f} s", flush=True)
+                  f"E_pot {ep:.4f} eV/atom  closest pair / typical {ratio.min():.3f}  max displacement "
+                  f"{max_disp:.2f} Å  {time.perf_counter() - t0:.0f} s", flush=True)
     wall = time.perf_counter() - t0
     t_done = len(temp) * every * args.dt / 1000
     return dict(closest=closest, temp=np.array(temp), epot=np.array(epot), max_disp=max_disp, stopped=stopped,
@@ -148,6 +156,7 @@ def main():
     ap.add_argument("--ann-file", default=None, help="a cached default ANN fit (ldrx.fit(train, model='ann'))")
     ap.add_argument("--snap-file", default=None, help="a cached default SNAP fit")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--full", action="store_true", help="run on after a pair came too close (to see how far)")
     args = ap.parse_args()
     from ase.data import chemical_symbols as cs
     with warnings.catch_warnings():
