@@ -228,6 +228,7 @@ class ANN(Model):
         if monitor is not None and len(monitor):
             self.check_species(monitor)
             self._check_distances(monitor)
+            monitor = self.without_baseline(monitor)   # errors of networks + baseline, as predict gives
         rng = np.random.default_rng(h.seed)
         t0 = time.perf_counter()
 
