@@ -23,6 +23,7 @@ A run is *physical* when all of these hold over the whole run (sampled every 10 
 - the potential energy stays finite.
 A run stops as soon as a pair breaks the first rule (with --full: only when it is beyond repair, a pair
 closer than 0.5 x the typical distance, a non-finite energy, or the model refusing the structure).
+kill -TERM (or Ctrl-C) stops the current run and prints the tables so far.
 """
 
 import argparse
@@ -158,6 +159,14 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--full", action="store_true", help="run on after a pair came too close (to see how far)")
     args = ap.parse_args()
+    import signal
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+    # kill -INT / -TERM (also in the background, where the shell ignores SIGINT): stop the current run and
+    # still print the tables
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     from ase.data import chemical_symbols as cs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
