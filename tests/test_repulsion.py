@@ -85,7 +85,7 @@ def test_models_fit_without_it_on_their_data_and_save_it(tmp_path, ldr_sample):
     # switched off at the training set's shortest distances: zero on the training data
     e, F, W = m.repulsion(data)
     assert not e.any() and not F.any()
-    off = ldrx.fit(data, model="snap", twojmax=4, progress=False)   # off by default
+    off = ldrx.fit(data, model="snap", twojmax=4, progress=False, repulsion=None)
 
     assert off.repulsion is None
     assert np.array_equal(off.coefficients, m.coefficients)

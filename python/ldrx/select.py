@@ -360,7 +360,7 @@ def _snap_reusable(data: Dataset, hypers) -> bool:
         return False
     for h in hypers:
         hy = SNAPHyper(**h)
-        if hy.solver != "ridge" or hy.group_weights:
+        if hy.solver != "ridge" or hy.group_weights or hy.repulsion == "zbl":
             return False
     return True
 
@@ -393,6 +393,20 @@ def _basis_change(nc: int, quadratic: bool, a, c):
     return scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
 
 
+def _fold_wall(data, species, train_frames, part, cache):
+    """Energies [n] and forces of the default pair wall of a model fitted on data[train_frames], on `part`."""
+    from .models.base import DOMAIN_CUTOFF
+    from .models.repulsion import PairWall
+    from . import _core
+    if "d" not in cache:
+        cache["d"] = _core.pair_min_distances(data.batch(), DOMAIN_CUTOFF, [int(z) for z in species])
+    d = cache["d"][train_frames]
+    wall = PairWall.from_min_distance(species, d.min(axis=0) if len(d) else np.full(d.shape[1:], np.inf),
+                                      DOMAIN_CUTOFF)
+    e, F, _ = wall(part, forces=True, virial=False)
+    return e, F
+
+
 def _snap_search(data: Dataset, hypers, test_folds, per_fold, secs, bar):
     from .models.snap import SNAP, SNAPHyper, n_columns
     from .models.base import fit_reference_energies
@@ -409,6 +423,7 @@ def _snap_search(data: Dataset, hypers, test_folds, per_fold, secs, bar):
         fold_of_frame[idx] = k
     train_idx = [np.flatnonzero(fold_of_frame != k) for k in range(K)]
     energy0 = data.energy / data.natoms
+    pair_min = {}                                      # per-frame shortest pair distances, computed once
     comp = data.composition()                          # [N, n_species] in data.species order
     for members in groups.values():
         t_group = time.perf_counter()
@@ -497,6 +512,13 @@ def _snap_search(data: Dataset, hypers, test_folds, per_fold, secs, bar):
             t = time.perf_counter()
             idx = test_folds[k]
             part = data[idx]
+            e0_part = energy0[idx]
+            if m0.hyper.repulsion == "wall":   # the fold's model adds its pair wall (from its training frames)
+                ew, Fw = _fold_wall(data, m0.species, train_idx[k], part, pair_min)
+                if ew.any() or Fw.any():       # full-model errors: labels minus the wall, as Model.without_baseline
+                    part = part.subset(np.arange(len(part)))
+                    part.energy, part.forces = part.energy - ew, part.forces - Fw
+                    e0_part = part.energy / part.natoms
             sse = {"E": np.zeros(len(members)), "F": np.zeros(len(members))}
             sae = {"E": np.zeros(len(members)), "F": np.zeros(len(members))}
             cnt = {"E": 0, "F": 0}
@@ -506,7 +528,7 @@ def _snap_search(data: Dataset, hypers, test_folds, per_fold, secs, bar):
                 fr = idx[f0:f0 + per]
                 nf = len(sub)
                 A, b = _core.snap_design_matrix(m0.descriptor._impl, sub.batch(), mean0, 1.0 / std0, quadratic,
-                                                energy0[fr], sub.forces, np.ones(nf), np.ones(nf), None, None)
+                                                e0_part[f0:f0 + per], sub.forces, np.ones(nf), np.ones(nf), None, None)
                 kinds = []
                 for f in range(nf):
                     if np.isfinite(sub.energy[f]):

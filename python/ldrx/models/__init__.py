@@ -29,7 +29,21 @@ def _family_class(name):
 
 def make_model(name, **hyper) -> Model:
     cls, fixed = _family_class(name)
-    return cls(**{**fixed, **hyper})
+    kw = {**fixed, **hyper}
+    # `repulsion` (ldrx.models.repulsion) is accepted by every family: those without the setting in their
+    # hyper-parameters keep it on the model, where Model.learn_domain reads it
+    rep = kw.pop("repulsion", "default")
+    m = cls(**kw) if rep == "default" else None
+    if m is None:
+        try:
+            m = cls(**kw, repulsion=rep)
+        except (TypeError, ValueError) as exc:
+            if "repulsion" not in str(exc):
+                raise
+            from .repulsion import check_kind
+            m = cls(**kw)
+            m.repulsion_setting = check_kind(rep)
+    return m
 
 
 def load_model(path) -> Model:

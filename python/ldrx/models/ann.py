@@ -70,7 +70,7 @@ class ANNHyper:
     neighbour_cache_gb: float = 2.0   # [GB] cache neighbour lists for force training below this size
     descriptor: str = "chebyshev"     # a key of DESCRIPTORS: chebyshev (aenet; the radial_/angular_ settings above)
     descriptor_params: Optional[dict] = None  # settings of another descriptor, e.g. {"twojmax": 6} (bispectrum)
-    repulsion: Optional[str] = None   # "zbl": short-range ZBL baseline below the training set's shortest pairs; None: off
+    repulsion: Optional[str] = "wall"  # short-range baseline (ldrx.models.repulsion): "wall" below the training set's shortest pairs (zero on it); "zbl"; None: off
     seed: int = 0                     # random seed of the initial weights and of force_fraction
 
     def validate(self):
@@ -100,8 +100,8 @@ class ANNHyper:
             raise ValueError("r_min must be in [0, angular_cutoff)")
         if self.valid_every < 1 or self.checkpoint_every < 1:
             raise ValueError("valid_every and checkpoint_every must be >= 1")
-        if self.repulsion not in ("zbl", None):
-            raise ValueError(f"repulsion must be 'zbl' or None, got {self.repulsion!r}")
+        from .repulsion import check_kind
+        self.repulsion = check_kind(self.repulsion)
 
 
 def _chebyshev(species, h: ANNHyper, typespin=None):
@@ -228,6 +228,7 @@ class ANN(Model):
         if monitor is not None and len(monitor):
             self.check_species(monitor)
             self._check_distances(monitor)
+            monitor = self.without_baseline(monitor)   # errors of networks + baseline, as predict gives
         rng = np.random.default_rng(h.seed)
         t0 = time.perf_counter()
 

@@ -114,7 +114,7 @@ class Model:
     format_version: ClassVar[int] = 1
 
     species: list  # atomic numbers the model knows, in its own order
-    repulsion = None  # short-range baseline (ldrx.models.repulsion.ZBLBaseline) added to the predictions
+    repulsion = None  # short-range baseline (ldrx.models.repulsion: PairWall, ZBLBaseline) added to the predictions
     training = None   # summary of the training set (learn_domain): frames, atoms, species, frame fingerprints
 
     # ---------------------------------------------------------------- to implement per family
@@ -225,21 +225,33 @@ class Model:
             counts = [sum(c[i] for _, c, _ in gathered) for i in range(4)]
             fingerprints = np.concatenate([fp for _, _, fp in gathered])
         self.domain_min_distance = local
+        # the repulsive baseline: the family's `repulsion` setting, else the default pair wall (zero on `train`)
+        from . import repulsion
+        kind = repulsion.check_kind(getattr(getattr(self, "hyper", None), "repulsion",
+                                            getattr(self, "repulsion_setting", repulsion.DEFAULT)))
+        self.repulsion = None
+        if kind == "wall" and local is not None:
+            self.repulsion = repulsion.PairWall.from_min_distance(self.species, local, DOMAIN_CUTOFF)
+        elif kind == "zbl" and local is not None:   # zero on `train` too (switched off at its shortest pairs)
+            self.repulsion = repulsion.ZBLBaseline.from_training_distances(self.species, local[None], DOMAIN_CUTOFF)
         self.training = {"n_frames": counts[0], "n_atoms": counts[1], "n_energies": counts[2],
                          "n_force_components": counts[3], "fingerprints": fingerprints}
 
     def subtract_baseline(self, data: Dataset, kind, comm=None) -> Dataset:
-        """Set up the short-range repulsive baseline `kind` ('zbl' or None; see ldrx.models.repulsion)
+        """Set up the short-range repulsive baseline `kind` ('wall', 'zbl' or None; see ldrx.models.repulsion)
         from the training set's shortest pair distances and return `data` with its
         energies, forces and stresses minus the baseline. Families call this in fit and train on the
         result; predict adds the baseline back. With an MPI `comm` (ldrx.parallel), `data` is this rank's
         shard and the baseline is set up from the distances of all shards (in rank order)."""
+        from .repulsion import PairWall, ZBLBaseline, check_kind
+        kind = check_kind(kind)
         if kind is None:
             self.repulsion = None
             return data
-        if kind != "zbl":
-            raise ValueError(f"repulsion must be 'zbl' or None, got {kind!r}")
-        from .repulsion import ZBLBaseline
+        if kind == "wall":   # from learn_domain's shortest distances (all shards); zero on the training data
+            if not isinstance(self.repulsion, PairWall):
+                self.repulsion = PairWall.from_min_distance(self.species, self.domain_min_distance, DOMAIN_CUTOFF)
+            return self.without_baseline(data)
         d = _core.pair_min_distances(data.batch(), DOMAIN_CUTOFF, [int(z) for z in self.species])
         if comm is not None and comm.size > 1:
             d = np.concatenate([p for p in comm.allgather(d) if len(p)] or [d])
@@ -333,9 +345,9 @@ class Model:
             model = cls._from_state(meta, arrays)
         model.domain_min_distance = domain
         if "repulsion" in meta:
-            from .repulsion import ZBLBaseline
+            from .repulsion import from_state
             try:
-                model.repulsion = ZBLBaseline.from_state(meta["repulsion"], rep)
+                model.repulsion = from_state(meta["repulsion"], rep)
             except (KeyError, ValueError) as exc:
                 raise ModelFileError(f"{path}: bad repulsive baseline ({exc})") from exc
         if "training" in meta:

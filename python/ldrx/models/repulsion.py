@@ -1,5 +1,14 @@
-"""Short-range repulsive baseline: the ZBL universal screened nuclear repulsion, switched off smoothly
-below the shortest distance of each species pair in the training set.
+"""Short-range repulsive baselines added to a model's predictions (shared by every family through
+:class:`~ldrx.models.base.Model`; the setting ``repulsion``):
+
+- ``"wall"`` (default, :class:`PairWall`): a steep C2 pair wall below the training set's shortest distance of
+  each species pair: exactly zero on every training frame, so fits and their figures on the training data
+  are unchanged; it stops atoms passing through each other in MD where the model extrapolates.
+- ``"zbl"`` (opt-in, :class:`ZBLBaseline`): the ZBL universal screened nuclear repulsion, switched off
+  smoothly below the shortest distance of each species pair in the training set (below).
+- ``None`` / ``"none"``: off.
+
+ZBL:
 
     E_ZBL(r) = Z_a Z_b e^2 / (4 pi eps0 r) * phi(r / a),   a = 0.8854 a_0 / (Z_a^0.23 + Z_b^0.23)
     phi(x)   = 0.18175 e^{-3.19980 x} + 0.50986 e^{-0.94229 x} + 0.28022 e^{-0.40290 x} + 0.02817 e^{-0.20162 x}
@@ -111,42 +120,147 @@ class ZBLBaseline:
             raise ValueError(f"unknown repulsive baseline {meta.get('kind')!r}")
         return cls(meta["species"], arrays["r_inner"], arrays["r_outer"])
 
-    def __call__(self, data, forces=True, virial=True):
-        """(energy [N] eV, forces [n_atoms, 3] eV/Å or None, virial [N, 6] eV or None) of a Dataset.
-        The virial is W = sum over pairs d (x) F, Voigt xx yy zz yz xz xy, as the descriptors' backward."""
-        N = len(data)
-        energy = np.zeros(N)
-        F = np.zeros((data.n_atoms, 3)) if forces else None
-        W = np.zeros((N, 6)) if virial else None
-        index = np.full(119, -1)
-        index[self.species] = np.arange(len(self.species))
+    def pair(self, r, a, b):
+        """Energy and dE/dr of pairs at distances r (below r_outer) of species indices a, b."""
         z = np.asarray(self.species, float)
-        batch = data.batch()
-        for f in range(N):
-            a0, a1 = int(data.offsets[f]), int(data.offsets[f + 1])
-            start, nb, vec, dist, _ = _core.neighbour_list(batch, f, self.cutoff)
-            if len(nb) == 0:
-                continue
-            si = index[data.numbers[a0:a1]]
-            i = np.repeat(np.arange(a1 - a0), np.diff(start))
-            a, b = si[i], si[nb]
-            ro = self.r_outer[a, b]
-            near = dist < ro
-            if not near.any():
-                continue
-            i, j, a, b, r, v = i[near], nb[near], a[near], b[near], dist[near], vec[near]
-            e, de = zbl(r, z[a], z[b])
-            s, ds = switch(r, self.r_inner[a, b], self.r_outer[a, b])
-            # every pair appears twice in the full list: half of its energy from each side
-            energy[f] = 0.5 * float(np.sum(e * s))
-            g = 0.5 * (de * s + e * ds)             # dE/dr of this directed entry
-            gv = (g / r)[:, None] * v               # dE/d(vec), vec = r_j - r_i
-            if forces:
-                Ff = F[a0:a1]
-                np.add.at(Ff, i, gv)
-                np.add.at(Ff, j, -gv)
-            if virial:
-                # W = sum d (x) F_j with F_j = -dE/d(vec)
-                W[f] = -np.array([np.sum(v[:, 0] * gv[:, 0]), np.sum(v[:, 1] * gv[:, 1]), np.sum(v[:, 2] * gv[:, 2]),
-                                  np.sum(v[:, 1] * gv[:, 2]), np.sum(v[:, 0] * gv[:, 2]), np.sum(v[:, 0] * gv[:, 1])])
-        return energy, F, W
+        e, de = zbl(r, z[a], z[b])
+        s, ds = switch(r, self.r_inner[a, b], self.r_outer[a, b])
+        return e * s, de * s + e * ds
+
+    def __call__(self, data, forces=True, virial=True):
+        """(energy [N] eV, forces [n_atoms, 3] eV/Å or None, virial [N, 6] eV or None) of a Dataset."""
+        return pair_sum(self, data, forces, virial)
+
+
+def pair_sum(baseline, data, forces=True, virial=True):
+    """Sum of the pair terms ``baseline.pair(r, a, b)`` over every pair closer than ``baseline.r_outer[a, b]``
+    (species indices a, b into ``baseline.species``; ``baseline.cutoff`` = r_outer.max()):
+    (energy [N] eV, forces [n_atoms, 3] eV/Å or None, virial [N, 6] eV or None) of a Dataset.
+    The virial is W = sum over pairs d (x) F, Voigt xx yy zz yz xz xy, as the descriptors' backward."""
+    N = len(data)
+    energy = np.zeros(N)
+    F = np.zeros((data.n_atoms, 3)) if forces else None
+    W = np.zeros((N, 6)) if virial else None
+    index = np.full(119, -1)
+    index[baseline.species] = np.arange(len(baseline.species))
+    batch = data.batch()
+    for f in range(N):
+        a0, a1 = int(data.offsets[f]), int(data.offsets[f + 1])
+        start, nb, vec, dist, _ = _core.neighbour_list(batch, f, baseline.cutoff)
+        if len(nb) == 0:
+            continue
+        si = index[data.numbers[a0:a1]]
+        i = np.repeat(np.arange(a1 - a0), np.diff(start))
+        a, b = si[i], si[nb]
+        near = dist < baseline.r_outer[a, b]
+        if not near.any():
+            continue
+        i, j, a, b, r, v = i[near], nb[near], a[near], b[near], dist[near], vec[near]
+        e, de = baseline.pair(r, a, b)
+        # every pair appears twice in the full list: half of its energy from each side
+        energy[f] = 0.5 * float(np.sum(e))
+        gv = (0.5 * de / r)[:, None] * v        # dE/d(vec) of this directed entry, vec = r_j - r_i
+        if forces:
+            Ff = F[a0:a1]
+            np.add.at(Ff, i, gv)
+            np.add.at(Ff, j, -gv)
+        if virial:
+            # W = sum d (x) F_j with F_j = -dE/d(vec)
+            W[f] = -np.array([np.sum(v[:, 0] * gv[:, 0]), np.sum(v[:, 1] * gv[:, 1]), np.sum(v[:, 2] * gv[:, 2]),
+                              np.sum(v[:, 1] * gv[:, 2]), np.sum(v[:, 0] * gv[:, 2]), np.sum(v[:, 0] * gv[:, 1])])
+    return energy, F, W
+
+
+WALL_ENERGY = 1.0     # eV: the wall's energy WALL_DEPTH inside r_wall
+WALL_DEPTH = 0.2      # Å
+UNSEEN_FRACTION = 0.75  # r_wall of a pair never closer than DOMAIN_CUTOFF in training: this x covalent radii sum
+
+
+class PairWall:
+    """Data-derived short-range wall, the default repulsive baseline (``repulsion="wall"``): for each species
+    pair (a, b) with wall radius r_wall[a, b] (Å, symmetric [S, S]),
+
+        E(r) = WALL_ENERGY * ((r_wall - r) / WALL_DEPTH)^3   for r < r_wall,   0 otherwise,
+
+    so 1 eV at 0.2 Å inside r_wall, 8 eV at 0.4 Å (force 15 and 60 eV/Å), C2 (zero value, slope and curvature)
+    at r_wall. r_wall of a pair is the shortest distance of that pair in the training set, so the wall is
+    exactly zero on every training frame (every fitted number is unchanged); pairs never closer than
+    ``DOMAIN_CUTOFF`` in the training set get ``UNSEEN_FRACTION`` x the sum of the two elements' covalent
+    radii (ase.data.covalent_radii, Cordero et al., Dalton Trans. 2008), at most DOMAIN_CUTOFF. It acts only
+    where the model extrapolates to atoms closer than any training frame had them."""
+
+    kind = "wall"
+
+    def __init__(self, species, r_wall, energy=WALL_ENERGY, depth=WALL_DEPTH):
+        self.species = [int(z) for z in species]
+        self.r_outer = np.asarray(r_wall, float)
+        self.energy, self.depth = float(energy), float(depth)
+        S = len(self.species)
+        if self.r_outer.shape != (S, S) or not np.all(np.isfinite(self.r_outer)) or np.any(self.r_outer < 0):
+            raise ValueError(f"r_wall must be a finite, non-negative {S} x {S} array")
+        if not np.array_equal(self.r_outer, self.r_outer.T):
+            raise ValueError("r_wall must be symmetric")
+        if not (self.energy > 0 and self.depth > 0):
+            raise ValueError("wall energy and depth must be > 0")
+        self.cutoff = float(self.r_outer.max())
+
+    @property
+    def r_wall(self):
+        return self.r_outer
+
+    @classmethod
+    def from_min_distance(cls, species, min_distance, cutoff):
+        """From the training set's shortest distance per species pair [S, S] (inf where none within
+        `cutoff`); unseen pairs by the covalent-radius rule."""
+        from ase.data import covalent_radii
+        d = np.array(min_distance, float)
+        rc = covalent_radii[np.asarray(species, int)]
+        rule = np.minimum(UNSEEN_FRACTION * (rc[:, None] + rc[None, :]), cutoff)
+        d = np.where(np.isfinite(d), d, rule)
+        return cls(species, np.minimum(d, d.T))
+
+    def pair(self, r, a, b):
+        x = (self.r_outer[a, b] - r) / self.depth
+        return self.energy * x ** 3, -3.0 * self.energy * x * x / self.depth
+
+    def __call__(self, data, forces=True, virial=True):
+        """(energy [N] eV, forces [n_atoms, 3] eV/Å or None, virial [N, 6] eV or None) of a Dataset."""
+        return pair_sum(self, data, forces, virial)
+
+    def __repr__(self):
+        from ase.data import chemical_symbols as cs
+        k = np.unravel_index(np.argmin(self.r_outer), self.r_outer.shape)
+        return (f"pair wall ({len(self.species)} species, {self.energy:g} eV at {self.depth:g} Å inside the training "
+                f"set's shortest pair distances, {self.r_outer.min():.2f}-{self.r_outer.max():.2f} Å; shortest "
+                f"{cs[self.species[k[0]]]}-{cs[self.species[k[1]]]})")
+
+    def state(self):
+        return ({"kind": self.kind, "species": self.species, "energy": self.energy, "depth": self.depth},
+                {"r_wall": self.r_outer})
+
+    @classmethod
+    def from_state(cls, meta, arrays):
+        if meta.get("kind") != cls.kind:
+            raise ValueError(f"unknown repulsive baseline {meta.get('kind')!r}")
+        return cls(meta["species"], arrays["r_wall"], meta["energy"], meta["depth"])
+
+
+KINDS = {"wall": PairWall, "zbl": ZBLBaseline}
+DEFAULT = "wall"
+
+
+def check_kind(kind):
+    """The repulsion setting normalised: "wall" (default), "zbl", or None (off; also "none")."""
+    if kind is None or (isinstance(kind, str) and kind.lower() == "none"):
+        return None
+    if kind not in KINDS:
+        raise ValueError(f"repulsion must be 'wall' (default), 'zbl' or None ('none'), got {kind!r}")
+    return kind
+
+
+def from_state(meta, arrays):
+    """The baseline saved by ``state()`` (in a model file)."""
+    kind = meta.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"unknown repulsive baseline {kind!r}")
+    return KINDS[kind].from_state(meta, arrays)

@@ -143,8 +143,9 @@ class SNAPHyper:
                    whose info["group"] is that group.
     chunk_frames   frames per C++ call when accumulating (progress bar granularity).
     progress       show a progress bar (None: when the output is a terminal).
-    repulsion      "zbl": ZBL repulsion switched off below the training set's shortest distance of each
-                   species pair (:mod:`ldrx.models.repulsion`), so that MD does not collapse; None: off.
+    repulsion      "wall" (default): a steep pair wall below the training set's shortest distance of each
+                   species pair, zero on the training data (:mod:`ldrx.models.repulsion`), so that MD does
+                   not collapse; "zbl": ZBL repulsion switched off there; None: off.
     seed           accepted for API uniformity; the fit is deterministic.
     """
     twojmax: int | None = None
@@ -169,7 +170,7 @@ class SNAPHyper:
     group_weights: dict | None = None
     chunk_frames: int = 2000
     progress: bool | None = None
-    repulsion: str | None = None
+    repulsion: str | None = "wall"
     seed: int = 0
 
     def __post_init__(self):
@@ -227,8 +228,8 @@ class SNAPHyper:
             raise ValueError("chem with quadratic=True is not supported: the quadratic columns grow as the square of "
                              "n_groups^3 x ncount (use the linear SNAP, or no chem)")
         self.chunk_frames = max(1, int(self.chunk_frames))
-        if self.repulsion not in ("zbl", None):
-            raise ValueError(f"repulsion must be 'zbl' or None, got {self.repulsion!r}")
+        from .repulsion import check_kind
+        self.repulsion = check_kind(self.repulsion)
 
 
 #: the defaults chosen by grouped cross-validation (SNAPHyper; bench/bench_select.py)
