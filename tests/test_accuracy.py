@@ -13,21 +13,17 @@ from ldrx.evaluate import metrics
 
 TOL = 0.15
 
-# name: (fit settings, {quantity: README figure}); test* leaves out frames with atoms closer than 1 Å.
-# "E test" / "F test" hold 13.xsf (16 atoms; Li-Mn 0.77, O-Mn 0.90, O-Ni 0.93, Mn-Ni 1.17 Å, far inside the
-# training set's shortest pairs), where the default pair wall (repulsion="wall", zero on every training
-# frame) adds ~1080 eV. With repulsion=None these were: ann-energies E test 52.4, F test 0.963; snap E test
-# 387.0; qsnap E test 1414.4 (every other figure is the same to 0.1 %: the same fits with model.repulsion = None).
+# name: (fit settings, {quantity: README figure}); test* leaves out frames with atoms closer than 1 Å
 PINS = {
     "ann-energies": (dict(model="ann", epochs=500),
-                     {"E test": 11734.2, "E test*": 52.2, "F test": 31.37, "F test*": 0.967}),
+                     {"E test": 52.4, "E test*": 52.2, "F test": 0.963, "F test*": 0.967}),
     # python bench/ann_accuracy.py --epochs 40 --force-weights 0.01 --force-fraction 0.25
     "ann-energies+forces-short": (dict(model="ann", epochs=40, force_weight=0.01, force_fraction=0.25),
                                   {"E train": 24.4, "E test*": 70.7, "F train": 0.555, "F test*": 0.380}),
     # defaults chosen by grouped cross-validation (ldrx.select; bench/bench_select.py split prints test / test*)
-    "snap": (dict(model="snap"), {"E train": 27.7, "E test": 12107.9, "E test*": 51.2, "F train": 0.421,
+    "snap": (dict(model="snap"), {"E train": 27.7, "E test": 387.0, "E test*": 51.2, "F train": 0.421,
                                   "F test*": 0.397}),
-    "qsnap": (dict(model="qsnap"), {"E train": 14.9, "E test": 13138.2, "E test*": 34.5, "F train": 0.254,
+    "qsnap": (dict(model="qsnap"), {"E train": 14.9, "E test": 1414.4, "E test*": 34.5, "F train": 0.254,
                                     "F test*": 0.323}),
 }
 
