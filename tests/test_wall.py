@@ -1,4 +1,4 @@
-"""The default repulsive baseline, the data-derived pair wall (ldrx.models.repulsion.PairWall): analytic
+"""The opt-in repulsive baseline, the data-derived pair wall (ldrx.models.repulsion.PairWall): analytic
 forces and stress, exactly zero on the training data (fits and their predictions there unchanged), stops a
 pair pushed inside the training set's shortest distance, travels with the model file."""
 import warnings
@@ -93,8 +93,8 @@ def _squeezed(atoms, model, factor=0.8):
 
 
 @pytest.mark.parametrize("family, settings", [("snap", dict(twojmax=4)), ("ann", dict(epochs=5, hidden=(4,)))])
-def test_default_wall_changes_nothing_on_the_training_data(small, family, settings, tmp_path):
-    wall = ldrx.fit(small, model=family, progress=False, **settings)          # the default: repulsion="wall"
+def test_wall_changes_nothing_on_the_training_data(small, family, settings, tmp_path):
+    wall = ldrx.fit(small, model=family, progress=False, repulsion="wall", **settings)
     off = ldrx.fit(small, model=family, progress=False, repulsion="none", **settings)
     assert isinstance(wall.repulsion, PairWall) and off.repulsion is None and wall.hyper.repulsion == "wall"
     # r_wall is the training set's shortest distance of each pair: the wall is exactly zero on every frame
@@ -134,7 +134,7 @@ def test_default_wall_changes_nothing_on_the_training_data(small, family, settin
 
 
 def test_fitted_parameters_identical_with_and_without_the_wall(small):
-    wall = ldrx.fit(small, model="snap", twojmax=4, progress=False)
+    wall = ldrx.fit(small, model="snap", twojmax=4, progress=False, repulsion="wall")
     off = ldrx.fit(small, model="snap", twojmax=4, progress=False, repulsion=None)
     assert np.array_equal(wall.coefficients, off.coefficients)
 
@@ -149,10 +149,10 @@ def test_every_family_gets_the_wall_and_can_switch_it_off():
     data = ldrx.Dataset.from_atoms(random_frames(4, n_atoms=(4, 6), species=(3, 8), seed=1))
     data.energy[:] = -5.0 * data.natoms
     data.forces[:] = 0.0
-    for kind, cls in (("default", PairWall), ("none", type(None)), ("zbl", ZBLBaseline)):
+    for kind, cls in (("default", type(None)), ("wall", PairWall), ("none", type(None)), ("zbl", ZBLBaseline)):
         kw = {} if kind == "default" else {"repulsion": kind}
         m = ldrx.models.make_model("mtp", level=2, max_iter=2, **kw).fit(data)
         assert isinstance(m.repulsion, cls)
-        if kind != "none":
+        if cls is not type(None):
             e, F, W = m.repulsion(data)
             assert not e.any() and not F.any()

@@ -1,12 +1,20 @@
 """Short-range repulsive baselines added to a model's predictions (shared by every family through
 :class:`~ldrx.models.base.Model`; the setting ``repulsion``):
 
-- ``"wall"`` (default, :class:`PairWall`): a steep C2 pair wall below the training set's shortest distance of
+- ``"wall"`` (opt-in, :class:`PairWall`): a steep C2 pair wall below the training set's shortest distance of
   each species pair: exactly zero on every training frame, so fits and their figures on the training data
   are unchanged; it stops atoms passing through each other in MD where the model extrapolates.
 - ``"zbl"`` (opt-in, :class:`ZBLBaseline`): the ZBL universal screened nuclear repulsion, switched off
   smoothly below the shortest distance of each species pair in the training set (below).
-- ``None`` / ``"none"``: off.
+- ``None`` / ``"none"``: off (the default).
+
+Why both are opt-in (measured with ``bench/md_stability.py`` on the bundled LDR sample): the sample holds
+frames with impossible geometry and ordinary DFT energies (954.xsf: Li-Ni 0.66 Å, O-O 1.10 Å, in training;
+13.xsf: Li-Mn 0.77 Å, in the seed-0 test set). A wall that is zero on the training data sits at those
+distances and did not keep the default ANN or SNAP physical in 300 K NVT (both failed within 0.11 ps, on
+exactly those pairs), while it puts 13.xsf ~1080 eV up, which turns every full-test energy figure into
+~12,000 meV/atom. With the wall at the typical shortest distances (as if those frames were dropped), the ANNs
+stayed physical for 10 ps. So on clean data ``repulsion="wall"`` is the recommended setting for MD.
 
 ZBL:
 
@@ -177,7 +185,7 @@ UNSEEN_FRACTION = 0.75  # r_wall of a pair never closer than DOMAIN_CUTOFF in tr
 
 
 class PairWall:
-    """Data-derived short-range wall, the default repulsive baseline (``repulsion="wall"``): for each species
+    """Data-derived short-range wall (``repulsion="wall"``, opt-in): for each species
     pair (a, b) with wall radius r_wall[a, b] (Å, symmetric [S, S]),
 
         E(r) = WALL_ENERGY * ((r_wall - r) / WALL_DEPTH)^3   for r < r_wall,   0 otherwise,
@@ -246,15 +254,15 @@ class PairWall:
 
 
 KINDS = {"wall": PairWall, "zbl": ZBLBaseline}
-DEFAULT = "wall"
+DEFAULT = None
 
 
 def check_kind(kind):
-    """The repulsion setting normalised: "wall" (default), "zbl", or None (off; also "none")."""
+    """The repulsion setting normalised: "wall", "zbl", or None (off, the default; also "none")."""
     if kind is None or (isinstance(kind, str) and kind.lower() == "none"):
         return None
     if kind not in KINDS:
-        raise ValueError(f"repulsion must be 'wall' (default), 'zbl' or None ('none'), got {kind!r}")
+        raise ValueError(f"repulsion must be 'wall', 'zbl' or None ('none', the default), got {kind!r}")
     return kind
 
 
