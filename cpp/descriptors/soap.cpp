@@ -93,6 +93,10 @@ SoapDescriptor::SoapDescriptor(const SoapParams& p) : p_(p), species_(p.species)
 // ------------------------------------------------------------------------------------------------ radial
 
 void SoapDescriptor::radial_exact(double r, double* R, double* dR) const {
+    if (p_.radial_basis == SoapRadialBasis::Equispaced) {
+        radial_exact_equispaced(r, R, dR);
+        return;
+    }
     // primitive integrals, then N_n and the orthonormalising transform T
     const double sig = p_.atom_sigma;
     const double c = 0.5 / (sig * sig);
@@ -147,7 +151,7 @@ void SoapDescriptor::radial_spline(double r, double* R, double* dR) const {
     }
 }
 
-void SoapDescriptor::build_radial() {
+void SoapDescriptor::build_gto() {
     // featomic's GTO: sigma_n = r_c max(sqrt n, 1) / n_max, b_n = 1 / (2 sigma_n^2)
     b_.resize(N_);
     nrm_.resize(N_);
@@ -171,7 +175,99 @@ void SoapDescriptor::build_radial() {
     T_.resize(N_ * N_);
     for (int n = 0; n < N_; ++n)
         for (int m = 0; m < N_; ++m) T_[n * N_ + m] = Tm(n, m);
+}
 
+// QUIP's equispaced Gaussian basis (GAP's soap descriptor, radial_basis=EQUISPACED_GAUSS; Bartok, Kondor, Csanyi,
+// PRB 87, 184115, 2013, sec. IV; written from the formulas, not the code). With alpha = 1 / (2 sigma^2):
+//   centres r_k = k Delta, k = 0..n_max-1, Delta = (r_c + sigma sqrt(2 e ln 10)) / n_max, e = 10 (QUIP's
+//   basis_error_exponent), Gaussians g_k(s) = exp(-alpha (s - r_k)^2);
+//   overlap S_kl = int_0^inf s^2 g_k g_l ds (closed form below) = L L^T (lower Cholesky);
+//   interpolation matrix C_kl = g_k(r_l) = exp(-alpha (r_k - r_l)^2).
+// The l-th radial profile of a neighbour Gaussian at distance r, F_l(s; r) = exp(-alpha (s^2 + r^2)) i_l(2 alpha s r)
+// (i_l the modified spherical Bessel function; the 4 pi of the plane-wave expansion is left out, as QUIP does), is
+// sampled at the centres, interpolated by sum_k w_k g_k with C w = F(r_.), and written in the orthonormal basis
+// g L^-T: coefficients L^T w = T^T F with T = C^-1 L. So R_nl(r) = sum_k T_kn F_l(r_k; r).
+void SoapDescriptor::build_equispaced() {
+    const double sig = p_.atom_sigma;
+    alpha_ = 0.5 / (sig * sig);
+    const double delta = (p_.r_cut + sig * std::sqrt(2.0 * 10.0 * std::log(10.0))) / N_;
+    rk_.resize(N_);
+    for (int k = 0; k < N_; ++k) rk_[k] = k * delta;
+    const double a = alpha_;
+    Eigen::MatrixXd S(N_, N_), C(N_, N_);
+    for (int k = 0; k < N_; ++k)
+        for (int l = 0; l < N_; ++l) {
+            // int_0^inf s^2 exp(-2a (s - m)^2) ds exp(-a (r_k - r_l)^2 / 2), m = (r_k + r_l) / 2
+            const double m = 0.5 * (rk_[k] + rk_[l]), dkl = rk_[k] - rk_[l];
+            const double b = 2.0 * a;
+            const double tail = m / (2.0 * b) * std::exp(-a * (rk_[k] * rk_[k] + rk_[l] * rk_[l]));
+            const double body = std::exp(-0.5 * a * dkl * dkl) * std::sqrt(kPi) * (1.0 + std::erf(m * std::sqrt(b))) *
+                                (0.25 / std::pow(b, 1.5) + 0.5 * m * m / std::sqrt(b));
+            S(k, l) = tail + body;
+            C(k, l) = std::exp(-a * dkl * dkl);
+        }
+    Eigen::LLT<Eigen::MatrixXd> llt(S);
+    if (llt.info() != Eigen::Success)
+        throw std::invalid_argument("the equispaced Gaussian overlap matrix is not positive definite for n_max = " +
+                                    std::to_string(N_) + " (lower n_max)");
+    const Eigen::MatrixXd Lm = llt.matrixL();
+    const Eigen::MatrixXd Tm = C.partialPivLu().solve(Lm);
+    T_.resize(N_ * N_);
+    // stored so that radial_exact's contraction R[n] = sum_k T_[n * N + k] F[k] applies T^T
+    for (int n = 0; n < N_; ++n)
+        for (int k = 0; k < N_; ++k) T_[n * N_ + k] = Tm(k, n);
+}
+
+namespace {
+// exp(lpre) i_l(x) for x >= 0 by the all-positive series i_l(x) = sum_k x^(l+2k) / (2^k k! (2l+2k+1)!!), summed in
+// log space (no overflow for large x: the exponent of the Gaussian prefactor is carried along).
+double sph_bessel_i_scaled(int l, double x, double lpre) {
+    if (x <= 0.0) return l == 0 ? std::exp(lpre) : 0.0;
+    double ldf = 0.0;  // log (2l+1)!!
+    for (int k = 3; k <= 2 * l + 1; k += 2) ldf += std::log(double(k));
+    double lt = lpre + l * std::log(x) - ldf, sum = std::exp(lt);
+    const double lx2 = std::log(0.5 * x * x);
+    for (int k = 0; k < 100000; ++k) {
+        lt += lx2 - std::log((k + 1.0) * (2.0 * l + 2.0 * k + 3.0));
+        const double t = std::exp(lt);
+        sum += t;
+        if (k > x && t < 1e-17 * sum) break;
+    }
+    return sum;
+}
+}  // namespace
+
+void SoapDescriptor::radial_exact_equispaced(double r, double* R, double* dR) const {
+    // F_l(r_k; r) and dF/dr = exp(-a (s^2 + r^2)) (-2 a r i_l(x) + 2 a s i_l'(x)), x = 2 a s r,
+    // i_l' = (l i_(l-1) + (l + 1) i_(l+1)) / (2l + 1) (i_0' = i_1)
+    const double a = alpha_;
+    std::vector<double> F(size_t(L_ + 1) * N_), dF(size_t(L_ + 1) * N_), I(L_ + 2);
+    for (int k = 0; k < N_; ++k) {
+        const double s = rk_[k], x = 2.0 * a * s * r, lpre = -a * (s * s + r * r);
+        for (int l = 0; l <= L_ + 1; ++l) I[l] = sph_bessel_i_scaled(l, x, lpre);
+        for (int l = 0; l <= L_; ++l) {
+            const double dI = l == 0 ? I[1] : (l * I[l - 1] + (l + 1) * I[l + 1]) / (2.0 * l + 1.0);
+            F[l * N_ + k] = I[l];
+            dF[l * N_ + k] = -2.0 * a * r * I[l] + 2.0 * a * s * dI;
+        }
+    }
+    for (int l = 0; l <= L_; ++l)
+        for (int n = 0; n < N_; ++n) {
+            double v = 0.0, dv = 0.0;
+            for (int k = 0; k < N_; ++k) {
+                v += T_[n * N_ + k] * F[l * N_ + k];
+                dv += T_[n * N_ + k] * dF[l * N_ + k];
+            }
+            R[l * N_ + n] = v;
+            dR[l * N_ + n] = dv;
+        }
+}
+
+void SoapDescriptor::build_radial() {
+    if (p_.radial_basis == SoapRadialBasis::Equispaced)
+        build_equispaced();
+    else
+        build_gto();
     const int NL = N_ * (L_ + 1);
     std::vector<double> R(NL), dR(NL), Rs(NL), dRs(NL);
     for (nint_ = 64;; nint_ *= 2) {

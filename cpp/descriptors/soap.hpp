@@ -35,6 +35,11 @@ namespace ldrx {
 constexpr int kSoapMaxNmax = 24;
 constexpr int kSoapMaxLmax = 20;
 
+// Gto: featomic's GTO basis. Equispaced: QUIP's "EQUISPACED_GAUSS" basis (the GAP default; see soap.cpp,
+// build_equispaced): n_max Gaussians of width atom_sigma centred at r_k = k (r_c + atom_sigma sqrt(20 ln 10)) / n_max,
+// k = 0..n_max-1, orthonormalised by the Cholesky factor of their overlap.
+enum class SoapRadialBasis { Gto = 0, Equispaced = 1 };
+
 struct SoapParams {
     std::vector<int> species;   // atomic numbers accepted (neighbours and centres)
     std::vector<int> channel;   // channel of each species (same order); empty: one channel per species
@@ -44,6 +49,7 @@ struct SoapParams {
     double atom_sigma = 0.5;
     double cutoff_width = 0.5;
     bool normalize = true;
+    SoapRadialBasis radial_basis = SoapRadialBasis::Gto;
 };
 
 class SoapDescriptor : public Descriptor {
@@ -110,6 +116,13 @@ private:
     double spline_error_ = 0.0;
     // GTO basis: widths b_n, normalisation N_n, orthonormalisation T (n x n)
     std::vector<double> b_, nrm_, T_;
+    // equispaced basis: Gaussian centres r_k and exponent alpha = 1 / (2 atom_sigma^2); T_ then maps the
+    // sampled density to orthonormal coefficients (T = C^-1 L, see build_equispaced)
+    std::vector<double> rk_;
+    double alpha_ = 0.0;
+    void build_gto();
+    void build_equispaced();
+    void radial_exact_equispaced(double r, double* R, double* dR) const;
     std::vector<double> centre_c_;  // [n]: R_n0(0) Y_00 (centre-atom contribution to l = 0)
 };
 
