@@ -56,11 +56,15 @@ class GAPHyper:
     """Hyper-parameters (gap_fit's names in brackets).
 
     n_max, l_max, r_cut, atom_sigma, cutoff_width   SOAP (n_max, l_max, cutoff, atom_sigma,
-                   cutoff_transition_width); featomic's GTO radial basis.
+                   cutoff_transition_width).
+    radial_basis   "gto" (featomic's GTO basis) or "equispaced" (QUIP's equispaced Gaussians, gap_fit's default
+                   soap: with it and the same sparse points the fit agrees with gap_fit, see bench/quip_gap_check.py).
     compression    {element: channel} element grouping of the SOAP species channels, or None.
     zeta           kernel exponent (zeta); delta: kernel scale in eV (delta).
     n_sparse       sparse points per centre species (n_sparse).
     sparse_method  "cur" (leverage scores of a random pool, sampled with those probabilities) or "random".
+    sparse_atoms   explicit sparse points: indices (0-based) of training atoms whose environments are the sparse
+                   points (gap_fit's sparse_method=INDEX_FILE); overrides n_sparse / sparse_method.
     pool           environments per species in the candidate pool (None: 5 n_sparse).
     sigma_energy   eV/atom; sigma_force eV/Å (None: energies only, "GAP-E"); sigma_virial eV/atom
                    (None: virials not fitted)  (default_sigma).
@@ -73,12 +77,14 @@ class GAPHyper:
     r_cut: float = 5.0
     atom_sigma: float = 0.5
     cutoff_width: float = 0.5
+    radial_basis: str = "gto"
     compression: dict | None = None
     zeta: float = 4.0
     delta: float = 1.0
     n_sparse: int = 200
     sparse_method: str = "cur"
     pool: int | None = None
+    sparse_atoms: list | None = None
     sigma_energy: float = 0.002
     sigma_force: float | None = None
     sigma_virial: float | None = None
@@ -106,6 +112,15 @@ class GAPHyper:
         self.n_sparse = int(self.n_sparse)
         if self.sparse_method not in ("cur", "random"):
             raise ValueError(f"sparse_method must be 'cur' or 'random', got {self.sparse_method!r}")
+        if self.radial_basis not in ("gto", "equispaced"):
+            raise ValueError(f"radial_basis must be 'gto' or 'equispaced', got {self.radial_basis!r}")
+        if self.sparse_atoms is not None:
+            idx = np.asarray(self.sparse_atoms)
+            if idx.ndim != 1 or len(idx) == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0:
+                raise ValueError("sparse_atoms must be a non-empty list of atom indices >= 0")
+            if len(np.unique(idx)) != len(idx):
+                raise ValueError("sparse_atoms holds duplicate indices (K_MM would be singular)")
+            self.sparse_atoms = [int(i) for i in idx]
         if not (float(self.sparse_jitter) >= 0):
             raise ValueError("sparse_jitter must be >= 0")
         self.sparse_jitter = float(self.sparse_jitter)
@@ -142,7 +157,8 @@ class GAP(Model):
     def _make_descriptor(self):
         h = self.hyper
         self.descriptor = SOAP(self.species, r_cut=h.r_cut, n_max=h.n_max, l_max=h.l_max, atom_sigma=h.atom_sigma,
-                               cutoff_width=h.cutoff_width, normalize=True, compression=h.compression)
+                               cutoff_width=h.cutoff_width, radial_basis=h.radial_basis, normalize=True,
+                               compression=h.compression)
 
     def _chunk(self, data: Dataset, rows_per_frame: float, target_rows: int) -> int:
         if self.hyper.chunk_frames:
@@ -150,8 +166,28 @@ class GAP(Model):
         return max(1, int(target_rows / max(rows_per_frame, 1.0)))
 
     # ------------------------------------------------------------------ sparse points
+    def _given_sparse(self, train: Dataset):
+        idx = np.asarray(self.hyper.sparse_atoms, dtype=np.int64)
+        if idx.max() >= train.n_atoms:
+            raise ValueError(f"sparse_atoms index {idx.max()} is out of range: the training set has {train.n_atoms} atoms")
+        X, counts = [], []
+        fr = np.searchsorted(train.offsets, idx, side="right") - 1
+        feats = {}
+        for f in np.unique(fr):
+            q = self.descriptor.compute(train[int(f):int(f) + 1])
+            for a in idx[fr == f]:
+                feats[int(a)] = q[a - train.offsets[f]]
+        for z in self.species:
+            mine = [int(a) for a in idx if train.numbers[a] == z]   # in the given order
+            X.extend(feats[a] for a in mine)
+            counts.append(len(mine))
+        self.sparse_points = np.ascontiguousarray(np.array(X).reshape(-1, self.descriptor.size))
+        self.m_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
     def _select_sparse(self, train: Dataset):
         h = self.hyper
+        if h.sparse_atoms is not None:
+            return self._given_sparse(train)
         rng = np.random.default_rng(h.seed)
         d = self.descriptor.size
         pool_size = h.pool or 5 * h.n_sparse
