@@ -5,7 +5,7 @@ namespace ldrx {
 
 void register_gap(py::module_& m) {
     m.def("gap_soap_rows", [](const SoapDescriptor& d, const PyBatch& pb, CArray<double> X, CArray<int64_t> m_offsets,
-                              double zeta, bool forces) {
+                              double zeta, bool forces, bool batched) {
         const FrameBatch b = pb.view();
         const int64_t ns = d.params().species.size();
         if (m_offsets.size() != ns + 1) throw std::invalid_argument("m_offsets must have n_species + 1 entries");
@@ -24,10 +24,11 @@ void register_gap(py::module_& m) {
         }
         {
             py::gil_scoped_release nogil;
-            gap_soap_rows(d, b, X.data(), m_offsets.data(), zeta, KE.mutable_data(), fp, vp);
+            gap_soap_rows(d, b, X.data(), m_offsets.data(), zeta, KE.mutable_data(), fp, vp, batched);
         }
         return py::make_tuple(KE, KF, KV);
     }, py::arg("descriptor"), py::arg("batch"), py::arg("X"), py::arg("m_offsets"), py::arg("zeta"), py::arg("forces"),
+       py::arg("batched") = true,
        "(KE [n_frames, M], KF [3 n_atoms, M] = dKE/dr or None, KV [6 n_frames, M] virial or None) of the SOAP "
        "dot-product kernel (q . x_m)^zeta against sparse points X sorted by species (m_offsets)");
 }

@@ -87,6 +87,13 @@ SoapDescriptor::SoapDescriptor(const SoapParams& p) : p_(p), species_(p.species)
             pair_v_.push_back(v);
             pair_w_.push_back(u == v ? 1.0 : std::sqrt(2.0));
         }
+    pair_of_.resize(size_t(K_) * K_);
+    pair_g_.resize(size_t(K_) * K_);
+    for (size_t k = 0; k < pair_u_.size(); ++k) {
+        const int u = pair_u_[k], v = pair_v_[k];
+        pair_of_[size_t(u) * K_ + v] = pair_of_[size_t(v) * K_ + u] = static_cast<int64_t>(k);
+        pair_g_[size_t(u) * K_ + v] = pair_g_[size_t(v) * K_ + u] = u == v ? 2.0 : std::sqrt(2.0);
+    }
     build_radial();
 }
 
@@ -524,6 +531,131 @@ void SoapDescriptor::adjoint_pairs_raw(Work& w, const double* gp, double* g_out)
         g_out[3 * e] = A * w.vec[3 * e] * ir + gx;
         g_out[3 * e + 1] = A * w.vec[3 * e + 1] * ir + gy;
         g_out[3 * e + 2] = A * w.vec[3 * e + 2] * ir + gz;
+    }
+}
+
+void SoapDescriptor::fill_g(const double* gl, double kl, double* G) const {
+    for (int64_t k = 0; k < npair_; ++k) {
+        const int u = pair_u_[k], v = pair_v_[k];
+        if (u == v) {
+            G[u * K_ + u] = 2.0 * kl * gl[k];
+        } else {
+            const double val = kl * pair_w_[k] * gl[k];
+            G[u * K_ + v] = val;
+            G[v * K_ + u] = val;
+        }
+    }
+}
+
+void SoapDescriptor::adjoint_pairs_raw_batch(const Work& w, const double* X, int64_t R, const double* c,
+                                             const double* t, const double* q, BatchWork& bw, double* g_out) const {
+    // channels with neighbours (rows of D that the pair gradients read) and with density (columns of C that are
+    // not zero: those plus the centre's channel, which only has the l = 0 centre term)
+    std::vector<char> has_nb(nch_, 0), has_c(nch_, 0);
+    for (int64_t e = 0; e < w.nb; ++e) has_nb[w.ch[e]] = has_c[w.ch[e]] = 1;
+    bw.rows_u.clear();
+    bw.cols_v.clear();
+    bw.row_chan.assign(nch_, -1);
+    for (int a = 0; a < nch_; ++a) {
+        // the centre's channel: c is nonzero there (the centre Gaussian) even without neighbours
+        bool col = has_c[a];
+        if (!col)
+            for (int n = 0; n < N_ && !col; ++n) col = w.c[(size_t(a) * N_ + n) * LM_] != 0.0;
+        if (has_nb[a]) {
+            bw.row_chan[a] = static_cast<int>(bw.rows_u.size() / N_);
+            for (int n = 0; n < N_; ++n) bw.rows_u.push_back(a * N_ + n);
+        }
+        if (col)
+            for (int n = 0; n < N_; ++n) bw.cols_v.push_back(a * N_ + n);
+    }
+    const int Kr = static_cast<int>(bw.rows_u.size()), Kc = static_cast<int>(bw.cols_v.size());
+    if (Kr == 0) return;
+    const int64_t RK = R * Kr;
+    bw.D.resize(size_t(RK) * LM_);
+    bw.DQ.resize(size_t(Kr) * LM_);
+    bw.Gq.resize(size_t(K_) * K_);
+    bw.Xc.resize(size_t(RK) * Kc);
+    bw.Gq.resize(std::max<size_t>(bw.Gq.size(), size_t(Kr) * Kc));
+    for (int l = 0; l <= L_; ++l) {
+        const int w2 = 2 * l + 1;
+        bw.Cc.resize(size_t(Kc) * w2);
+        for (int iv = 0; iv < Kc; ++iv)
+            for (int m = 0; m < w2; ++m) bw.Cc[iv * w2 + m] = w.c[size_t(bw.cols_v[iv]) * LM_ + l * l + m];
+        const double kl = kl_[l];
+        for (int64_t r = 0; r < R; ++r) {
+            const double* xl = X + r * size_ + l * npair_;
+            for (int iu = 0; iu < Kr; ++iu) {
+                const int64_t* po = pair_of_.data() + size_t(bw.rows_u[iu]) * K_;
+                const double* pg = pair_g_.data() + size_t(bw.rows_u[iu]) * K_;
+                double* dst = bw.Xc.data() + (r * Kr + iu) * Kc;
+                for (int iv = 0; iv < Kc; ++iv) {
+                    const int v = bw.cols_v[iv];
+                    dst[iv] = kl * pg[v] * xl[po[v]];
+                }
+            }
+        }
+        Eigen::Map<const RowMat> Xm(bw.Xc.data(), RK, Kc);
+        Eigen::Map<const RowMat> Cm(bw.Cc.data(), Kc, w2);
+        StridedMap D(bw.D.data() + l * l, RK, w2, Eigen::OuterStride<>(LM_));
+        D.noalias() = Xm * Cm;
+        if (q) {
+            std::vector<double>& full = bw.out;   // scratch: G_l(q) K x K
+            full.resize(size_t(K_) * K_);
+            fill_g(q + l * npair_, kl_[l], full.data());
+            for (int iu = 0; iu < Kr; ++iu)
+                for (int iv = 0; iv < Kc; ++iv) bw.Gq[iu * Kc + iv] = full[size_t(bw.rows_u[iu]) * K_ + bw.cols_v[iv]];
+            Eigen::Map<const RowMat> Gq(bw.Gq.data(), Kr, Kc);
+            StridedMap DQ(bw.DQ.data() + l * l, Kr, w2, Eigen::OuterStride<>(LM_));
+            DQ.noalias() = Gq * Cm;
+        }
+    }
+    for (int64_t r = 0; r < R; ++r) {
+        double* Dr = bw.D.data() + size_t(r) * Kr * LM_;
+        const double cr = c[r];
+        if (q) {
+            const double tr = t[r];
+            for (int64_t k = 0; k < int64_t(Kr) * LM_; ++k) Dr[k] = cr * (Dr[k] - tr * bw.DQ[k]);
+        } else {
+            for (int64_t k = 0; k < int64_t(Kr) * LM_; ++k) Dr[k] *= cr;
+        }
+    }
+    // per channel: J [N LM, 3 nb_ch], g^T [3 nb_ch, R] = J^T D_ch^T with D_ch [R, N LM] (outer stride Kr LM)
+    const int NL = N_ * (L_ + 1), NLM = N_ * LM_;
+    for (int ch = 0; ch < nch_; ++ch) {
+        if (bw.row_chan[ch] < 0) continue;
+        bw.cols.clear();
+        for (int64_t e = 0; e < w.nb; ++e)
+            if (w.ch[e] == ch) bw.cols.push_back(e);
+        const int64_t nc = bw.cols.size();
+        bw.J.resize(size_t(3 * nc) * NLM);
+        // J^T stored row-major [3 nc, N LM]: row 3c + k, column n LM + lm
+        for (int64_t cc = 0; cc < nc; ++cc) {
+            const int64_t e = bw.cols[cc];
+            const double* fR = &w.fR[e * NL];
+            const double* dfR = &w.dfR[e * NL];
+            const double* Y = &w.Y[e * LM_];
+            const double* dY = &w.dY[3 * e * LM_];
+            const double ir = 1.0 / w.r[e];
+            const double u[3] = {w.vec[3 * e] * ir, w.vec[3 * e + 1] * ir, w.vec[3 * e + 2] * ir};
+            for (int k = 0; k < 3; ++k) {
+                double* row = bw.J.data() + (3 * cc + k) * NLM;
+                for (int n = 0; n < N_; ++n)
+                    for (int l = 0; l <= L_; ++l) {
+                        const double a = dfR[l * N_ + n] * u[k], b = fR[l * N_ + n];
+                        for (int lm = l * l; lm < (l + 1) * (l + 1); ++lm)
+                            row[n * LM_ + lm] = a * Y[lm] + b * dY[3 * lm + k];
+                    }
+            }
+        }
+        Eigen::Map<const RowMat> Jt(bw.J.data(), 3 * nc, NLM);
+        CStridedMap Dch(bw.D.data() + size_t(bw.row_chan[ch]) * N_ * LM_, R, NLM, Eigen::OuterStride<>(Kr * LM_));
+        bw.out.resize(size_t(3 * nc) * R);
+        Eigen::Map<RowMat> out(bw.out.data(), 3 * nc, R);
+        out.noalias() = Jt * Dch.transpose();
+        for (int64_t cc = 0; cc < nc; ++cc)
+            for (int k = 0; k < 3; ++k)
+                std::copy(bw.out.begin() + (3 * cc + k) * R, bw.out.begin() + (3 * cc + k + 1) * R,
+                          g_out + (3 * bw.cols[cc] + k) * R);
     }
 }
 
