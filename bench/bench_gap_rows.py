@@ -58,6 +58,22 @@ def main():
         (t0, o0), (t1, o1) = res[forces, False], res[forces, True]
         diff = max(float(np.abs(u - v).max() / max(np.abs(u).max(), 1e-300)) for u, v in zip(o0, o1) if u is not None)
         print(f"| {'KE+KF+KV' if forces else 'KE'} | {1e3 * t0 / n:.3g} | {1e3 * t1 / n:.3g} | {t0 / t1:.2f}x | {diff:.1e} |")
+    # prediction (energies, forces, virials): former numpy kernel + descriptor backward vs one C++ pass
+    from ldrx.models.gap import GAP
+    model = GAP(n_max=8, l_max=6, r_cut=5.0, atom_sigma=0.5, zeta=4, radial_basis=a.radial_basis, compression=comp)
+    model.species = list(d.species)
+    model._make_descriptor()
+    model.sparse_points, model.m_offsets = X, offs
+    model.alpha = rng.normal(size=len(X))
+    model.reference_energies = {z: 0.0 for z in d.species}
+    t = time.perf_counter()
+    r0 = model._atomic_energies_reference(part, True)
+    t0 = time.perf_counter() - t
+    t = time.perf_counter()
+    r1 = model.atomic_energies(part, True)
+    t1 = time.perf_counter() - t
+    diff = max(float(np.abs(u - v).max() / np.abs(u).max()) for u, v in zip(r0, r1))
+    print(f"| predict E+F+V | {1e3 * t0 / n:.3g} (python) | {1e3 * t1 / n:.3g} (C++) | {t0 / t1:.2f}x | {diff:.1e} |")
 
 
 if __name__ == "__main__":

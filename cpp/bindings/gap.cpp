@@ -31,6 +31,35 @@ void register_gap(py::module_& m) {
        py::arg("batched") = true,
        "(KE [n_frames, M], KF [3 n_atoms, M] = dKE/dr or None, KV [6 n_frames, M] virial or None) of the SOAP "
        "dot-product kernel (q . x_m)^zeta against sparse points X sorted by species (m_offsets)");
+
+    m.def("gap_soap_predict", [](const SoapDescriptor& d, const PyBatch& pb, CArray<double> X, CArray<int64_t> m_offsets,
+                                 CArray<double> w, double zeta, bool forces) {
+        const FrameBatch b = pb.view();
+        const int64_t ns = d.params().species.size();
+        if (m_offsets.size() != ns + 1) throw std::invalid_argument("m_offsets must have n_species + 1 entries");
+        const int64_t M = m_offsets.data()[ns];
+        if (X.ndim() != 2 || X.shape(0) != M || X.shape(1) != d.size())
+            throw std::invalid_argument("X must be [M, descriptor size]");
+        if (w.size() != M) throw std::invalid_argument("w must have one weight per sparse point");
+        py::array_t<double> e(b.n_atoms());
+        py::object F = py::none(), V = py::none();
+        double *fp = nullptr, *vp = nullptr;
+        if (forces) {
+            py::array_t<double> f({b.n_atoms(), int64_t(3)}), v({b.n_frames, int64_t(6)});
+            fp = f.mutable_data();
+            vp = v.mutable_data();
+            F = f;
+            V = v;
+        }
+        {
+            py::gil_scoped_release nogil;
+            gap_soap_predict(d, b, X.data(), m_offsets.data(), w.data(), zeta, e.mutable_data(), fp, vp);
+        }
+        return py::make_tuple(e, F, V);
+    }, py::arg("descriptor"), py::arg("batch"), py::arg("X"), py::arg("m_offsets"), py::arg("w"), py::arg("zeta"),
+       py::arg("forces"),
+       "(GP atomic energies [n_atoms], forces [n_atoms, 3] or None, virial [n_frames, 6] or None) of sum_m w_m "
+       "(q . x_m)^zeta in one forward+backward pass");
 }
 
 }  // namespace ldrx

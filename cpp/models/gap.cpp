@@ -195,4 +195,40 @@ void gap_soap_rows(const SoapDescriptor& desc, const FrameBatch& b, const double
     err.rethrow();
 }
 
+void gap_soap_predict(const SoapDescriptor& desc, const FrameBatch& b, const double* X, const int64_t* m_offsets,
+                      const double* w, double zeta, double* atom_energy, double* forces, double* virial) {
+    desc.check(b);
+    const SpeciesMap species(desc.params().species);
+    const int64_t D = desc.size();
+    for_each_atom_block_with_forces(
+        b, desc.cutoff(), forces, virial,
+        [&](int64_t f, const FrameView& fv, const NeighbourList& nl, int64_t a0, int64_t a1, double* F, double* W) {
+            double* e = atom_energy + b.first_atom(f);
+            thread_local std::vector<double> t, c;
+            desc.forward_backward(
+                fv, nl, a0, a1,
+                [&](int64_t i, const double* G, double* dEdG) {
+                    const int s = species(fv.numbers[i]);
+                    const int64_t m0 = m_offsets[s], Ms = m_offsets[s + 1] - m0;
+                    e[i] = 0.0;
+                    if (F) std::fill(dEdG, dEdG + D, 0.0);
+                    if (Ms == 0) return;
+                    Eigen::Map<const RowMat> Xs(X + m0 * D, Ms, D);
+                    Eigen::Map<const Eigen::VectorXd> q(G, D);
+                    t.resize(Ms);
+                    c.resize(Ms);
+                    Eigen::Map<Eigen::VectorXd> tv(t.data(), Ms), cv(c.data(), Ms);
+                    tv.noalias() = Xs * q;
+                    double en = 0.0;
+                    for (int64_t m = 0; m < Ms; ++m) {
+                        en += w[m0 + m] * ipow(t[m], zeta);
+                        c[m] = w[m0 + m] * zeta * ipow(t[m], zeta - 1.0);
+                    }
+                    e[i] = en;
+                    if (F) Eigen::Map<Eigen::VectorXd>(dEdG, D).noalias() = Xs.transpose() * cv;
+                },
+                F, W);
+        });
+}
+
 }  // namespace ldrx

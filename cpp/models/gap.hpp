@@ -30,4 +30,11 @@ namespace ldrx {
 void gap_soap_rows(const SoapDescriptor& desc, const FrameBatch& b, const double* X, const int64_t* m_offsets,
                    double zeta, double* KE, double* KF, double* KV, bool batched = true);
 
+// Prediction in one C++ pass (Descriptor::forward_backward: one neighbourhood expansion per atom): per atom i of
+// species s, t = X_s q_i, e_i = sum_m w_m t_m^zeta (w = delta^2 alpha) and dE/dq_i = sum_m w_m zeta t_m^(zeta-1) x_m,
+// pushed through the SOAP adjoint. atom_energy [n_atoms] (GP part only; species without sparse points give 0),
+// forces [n_atoms, 3] and virial [n_frames, 6] may be null (energies only).
+void gap_soap_predict(const SoapDescriptor& desc, const FrameBatch& b, const double* X, const int64_t* m_offsets,
+                      const double* w, double zeta, double* atom_energy, double* forces, double* virial);
+
 }  // namespace ldrx
