@@ -155,3 +155,24 @@ def test_batched_rows_and_cpp_prediction_match_reference(emt_data, model_ef):
     np.testing.assert_allclose(e1, e0, rtol=0, atol=1e-10 * np.abs(e0).max())
     np.testing.assert_allclose(F1, F0, rtol=0, atol=1e-10 * np.abs(F0).max())
     np.testing.assert_allclose(W1, W0, rtol=0, atol=1e-10 * np.abs(W0).max())
+
+
+def test_bindings_check_arrays(emt_data, model_ef):
+    """gap_soap_rows / gap_soap_predict take arrays through the hardened input_array: lossless conversion only,
+    exact shapes, valid species offsets."""
+    from ldrx import _core
+    m = model_ef
+    impl, b = m.descriptor._impl, emt_data[:2].batch()
+    X, offs, w = m.sparse_points, m.m_offsets, m.alpha
+    ref = _core.gap_soap_rows(impl, b, X, offs, 4.0, False)[0]
+    np.testing.assert_allclose(_core.gap_soap_rows(impl, b, np.asfortranarray(X), offs.astype(np.int32), 4.0, False)[0], ref)
+    with pytest.raises(ValueError, match="X must have shape"):
+        _core.gap_soap_rows(impl, b, X[:, :-1], offs, 4.0, False)
+    with pytest.raises(ValueError, match="X must hold real numbers"):
+        _core.gap_soap_rows(impl, b, X.astype(complex), offs, 4.0, False)
+    with pytest.raises(ValueError, match="m_offsets must hold integers"):
+        _core.gap_soap_rows(impl, b, X, offs.astype(float), 4.0, False)
+    with pytest.raises(ValueError, match="m_offsets must not decrease"):
+        _core.gap_soap_predict(impl, b, X, np.array([0, len(X), 0]), w, 4.0, False)   # two species
+    with pytest.raises(ValueError, match="w must have shape"):
+        _core.gap_soap_predict(impl, b, X, offs, w[:-1], 4.0, False)
