@@ -89,14 +89,18 @@ def fit_both(train_at, test_at, e0, n_max=6, l_max=4, r_cut=4.5, atom_sigma=0.5,
     soap = (f"soap cutoff={r_cut} cutoff_transition_width=0.5 l_max={l_max} n_max={n_max} atom_sigma={atom_sigma} "
             f"n_species={len(species)} species_Z={{{{{zs}}}}} radial_basis=EQUISPACED_GAUSS covariance_type=dot_product "
             f"zeta={zeta} delta={delta} add_species=F sparse_method=INDEX_FILE")
-    gap = " : ".join(f"{soap} Z={z} n_sparse={len(np.loadtxt(files[z], ndmin=1))} sparse_file={files[z]}" for z in species)
+    gap = " : ".join(f"{soap} Z={z} n_sparse={len(np.loadtxt(files[z], ndmin=1))} sparse_file={os.path.basename(files[z])}"
+                     for z in species)
     sf = 0.1 if sigma_force is None else sigma_force
     xml = os.path.join(tmp, "gap.xml")
     e0s = ":".join(f"{k}:{v}" for k, v in e0.items())
-    cmd = [gap_fit_binary(), f"at_file={xyz}", f"gap={{{gap}}}", f"e0={{{e0s}}}",
-           f"default_sigma={{{sigma_energy} {sf} 0.0 0.0}}", "sparse_jitter=1e-10", f"gp_file={xml}",
-           "energy_parameter_name=energy", "force_parameter_name=" + ("forces" if sigma_force else "no_forces"),
-           "virial_parameter_name=no_virial", "do_copy_at_file=F", "sparse_separate_file=F"]
+    args = [f"at_file={xyz}", f"gap={{{gap}}}", f"e0={{{e0s}}}",
+            f"default_sigma={{{sigma_energy} {sf} 0.0 0.0}}", "sparse_jitter=1e-10", f"gp_file={xml}",
+            "energy_parameter_name=energy", "force_parameter_name=" + ("forces" if sigma_force else "no_forces"),
+            "virial_parameter_name=no_virial", "do_copy_at_file=F", "sparse_separate_file=F"]
+    with open(os.path.join(tmp, "gap_fit.conf"), "w") as fh:     # the command line is too short for many species
+        fh.write("\n".join(args) + "\n")
+    cmd = [gap_fit_binary(), "config_file=gap_fit.conf"]
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     t = time.perf_counter()
     res = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB %M"] + cmd if os.path.exists("/usr/bin/time") else cmd,
