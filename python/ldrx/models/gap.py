@@ -46,7 +46,8 @@ from .. import _core
 from ..data import Dataset
 from ..descriptors.soap import SOAP
 from ..errors import DataError, ModelFileError
-from .base import Model, Prediction, as_dataset, fit_reference_energies, virial_to_stress
+from .base import (Model, Prediction, fit_reference_energies, hyper_from_kwargs, prediction_from_atoms,
+                   species_index, training_data)
 
 __all__ = ["GAP", "GAPHyper", "soap_kernel_rows"]
 
@@ -126,14 +127,6 @@ class GAPHyper:
         self.sparse_jitter = float(self.sparse_jitter)
 
 
-def _hyper_from_kwargs(kwargs) -> GAPHyper:
-    names = {f.name for f in dataclasses.fields(GAPHyper)}
-    unknown = set(kwargs) - names
-    if unknown:
-        raise TypeError(f"unknown GAP hyper-parameter(s) {sorted(unknown)}; valid: {sorted(names)}")
-    return GAPHyper(**kwargs)
-
-
 def soap_kernel_rows(descriptor: SOAP, data: Dataset, X, m_offsets, zeta, forces: bool):
     """Covariance rows (without delta^2) of a block of frames against the sparse points X (sorted by
     species, ``m_offsets``): KE [n_frames, M], and with `forces` KF [3 n_atoms, M] = dKE/dr and KV
@@ -149,7 +142,7 @@ class GAP(Model):
     format_version: ClassVar[int] = 1
 
     def __init__(self, **hyper):
-        self.hyper = _hyper_from_kwargs(hyper)
+        self.hyper = hyper_from_kwargs(GAPHyper, hyper, "GAP")
         self.species: list[int] = []
         self.info: dict = {}
 
@@ -254,9 +247,7 @@ class GAP(Model):
         from tqdm.auto import tqdm
         t0 = time.perf_counter()
         h = self.hyper
-        train = as_dataset(train)
-        if len(train) == 0:
-            raise DataError("no training frames")
+        train, valid = training_data(train, valid)
         use_f = h.sigma_force is not None and train.has_forces()
         use_v = h.sigma_virial is not None and train.stress is not None and np.isfinite(train.stress).any()
         if not np.isfinite(train.energy).any() and not use_f:
@@ -280,7 +271,6 @@ class GAP(Model):
         rows_per_frame = 1 + (3 * train.natoms.mean() if use_f else 0) + (6 if use_v else 0)
         step = self._chunk(train, rows_per_frame, max(2 * M, 256))
         n_rows = 0
-        sp_index = {z: k for k, z in enumerate(self.species)}
         with tqdm(total=len(train), desc="GAP covariance rows", unit="frame",
                   disable=(not h.progress) if h.progress is not None else None, leave=False) as bar:
             for f0 in range(0, len(train), step):
@@ -322,7 +312,7 @@ class GAP(Model):
                      "virials_fitted": bool(use_v), "residual_norm": float(abs(R[M, M]))}
         if valid is not None:
             from ..evaluate import errors
-            self.info["valid_metrics"] = errors(self.predict(valid, stress=False), as_dataset(valid))
+            self.info["valid_metrics"] = errors(self.predict(valid, stress=False), valid)
         return self
 
     # ------------------------------------------------------------------ prediction
@@ -330,22 +320,20 @@ class GAP(Model):
         """(per-atom GP energies + e0 [n_atoms], forces [n_atoms, 3] or None, virial [n_frames, 6] or None), in one
         C++ forward+backward pass per atom (cpp/models/gap.hpp, gap_soap_predict)."""
         h = self.hyper
-        table = np.zeros(max(self.species) + 1)
-        for z, e in self.reference_energies.items():
-            table[z] = e
         w = np.ascontiguousarray(h.delta ** 2 * self.alpha)
         e, F, W = _core.gap_soap_predict(self.descriptor._impl, data.batch(), self.sparse_points, self.m_offsets, w,
                                          float(h.zeta), bool(forces))
-        return e + table[data.numbers], F, W
+        return e + self._e0(data), F, W
+
+    def _e0(self, data: Dataset):
+        e0 = np.array([self.reference_energies.get(z, 0.0) for z in self.species])
+        return e0[species_index(self.species, data.numbers)]
 
     def _atomic_energies_reference(self, data: Dataset, forces: bool):
         """The former Python path (descriptors, kernel in numpy, then the descriptor's backward), kept for the
         equality test and bench/bench_gap_rows.py's before/after timing."""
         h = self.hyper
-        table = np.zeros(max(self.species) + 1)
-        for z, e in self.reference_energies.items():
-            table[z] = e
-        e = table[data.numbers].astype(float)
+        e = self._e0(data)
         F = np.zeros((data.n_atoms, 3)) if forces else None
         W = np.zeros((len(data), 6)) if forces else None
         d = self.descriptor.size
@@ -375,10 +363,7 @@ class GAP(Model):
 
     def _predict(self, data: Dataset, forces: bool, stress: bool) -> Prediction:
         e, F, W = self.atomic_energies(data, forces or stress)
-        energy = np.bincount(data.frame_index, weights=e, minlength=len(data))
-        if not (forces or stress):
-            return Prediction(energy)
-        return Prediction(energy, F if forces else None, virial_to_stress(W, data) if stress else None)
+        return prediction_from_atoms(data, e, F, W, want_forces=forces, want_stress=stress)
 
     # ------------------------------------------------------------------ model files
     def _state(self):
