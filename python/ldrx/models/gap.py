@@ -169,7 +169,7 @@ class GAP(Model):
         for f in np.unique(fr):
             q = self.descriptor.compute(train[int(f):int(f) + 1])
             for a in idx[fr == f]:
-                feats[int(a)] = q[a - train.offsets[f]]
+                feats[int(a)] = q[a - train.offsets[f]].copy()
         for z in self.species:
             mine = [int(a) for a in idx if train.numbers[a] == z]   # in the given order
             X.extend(feats[a] for a in mine)
@@ -201,7 +201,7 @@ class GAP(Model):
                 continue
             q = self.descriptor.compute(train[f0:f1])
             for k in sel:
-                feats[a0 + k] = q[k]
+                feats[a0 + k] = q[k].copy()   # a view would keep the whole block alive
         X, counts = [], []
         for z in self.species:
             Q = np.array([feats[a] for a in pools[z]]).reshape(-1, d)
