@@ -62,6 +62,50 @@ def test_matches_featomic(frames, n_max, l_max, sigma):
     assert np.abs(K1 - K2).max() / scale.min() < 1e-8 or np.all(np.abs(K1 - K2) <= 1e-8 * scale)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_equispaced_matches_quippy(normalize):
+    """QUIP's soap descriptor (equispaced Gaussians, the GAP default) atom by atom, one quippy descriptor per centre
+    species, in QUIP's column order; the last quippy entry is the covariance_sigma0 slot (0)."""
+    pytest.importorskip("quippy")
+    from quippy.descriptors import Descriptor
+    fr = random_frames(n_frames=2, n_atoms=(6, 12), species=(3, 8), seed=4, density=0.07)
+    n, l, sig, rc = 6, 4, 0.4, 4.5
+    d = SOAP([3, 8], r_cut=rc, n_max=n, l_max=l, atom_sigma=sig, cutoff_width=0.5, radial_basis="equispaced",
+             normalize=normalize)
+    G = d.compute(fr)[:, d.quip_order()]
+    off = 0
+    for at in fr:
+        for z in (3, 8):
+            q = Descriptor(f"soap cutoff={rc} cutoff_transition_width=0.5 l_max={l} n_max={n} atom_sigma={sig} "
+                           f"n_species=2 species_Z={{3 8}} Z={z} normalise={'T' if normalize else 'F'} "
+                           "radial_basis=EQUISPACED_GAUSS").calc(at)["data"]
+            mine = G[off:off + len(at)][at.numbers == z]
+            assert q.shape == (len(mine), d.size + 1)
+            assert np.all(q[:, -1] == 0)
+            assert np.abs(q[:, :-1] - mine).max() < 1e-9 * np.abs(q).max()
+        off += len(at)
+
+
+def test_equispaced_radial_spline_and_derivative():
+    desc = SOAP([8], r_cut=5.0, n_max=8, l_max=6, atom_sigma=0.5, radial_basis="equispaced")
+    assert desc.spline_error < 1e-10
+    rmax = max(np.abs(desc._impl.radial(r, exact=True)[0]).max() for r in np.linspace(0, 5, 11))
+    h = 1e-5
+    for r in np.random.default_rng(0).uniform(0.1, 4.9, 20):
+        R, dR = desc._impl.radial(r)
+        Re, dRe = desc._impl.radial(r, exact=True)
+        assert np.abs(R - Re).max() < 1e-10 * rmax
+        fd = (desc._impl.radial(r + h, exact=True)[0] - desc._impl.radial(r - h, exact=True)[0]) / (2 * h)
+        np.testing.assert_allclose(dRe, fd, atol=1e-8 * np.abs(fd).max())
+        assert np.abs(dR - dRe).max() < 1e-6 * rmax
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_equispaced_tangent_backward_fd(frames, normalize):
+    desc = SOAP(SPECIES, r_cut=4.0, n_max=4, l_max=3, atom_sigma=0.5, normalize=normalize, radial_basis="equispaced")
+    check_tangent_and_adjoint(desc, ldrx.Dataset.from_atoms(frames))
+
+
 def test_radial_spline_accuracy():
     desc = SOAP([8], r_cut=5.0, n_max=8, l_max=6, atom_sigma=0.5)
     assert desc.spline_error < 1e-10
@@ -94,9 +138,10 @@ def test_compressed_tangent_fd(frames):
     check_tangent_and_adjoint(desc, ldrx.Dataset.from_atoms(frames))
 
 
-def test_forces_virial_fd(frames):
+@pytest.mark.parametrize("basis", ["gto", "equispaced"])
+def test_forces_virial_fd(frames, basis):
     """backward's forces and virial against finite differences of E = sum w . q (positions and strain)."""
-    desc = SOAP(SPECIES, r_cut=4.0, n_max=4, l_max=3, atom_sigma=0.5)
+    desc = SOAP(SPECIES, r_cut=4.0, n_max=4, l_max=3, atom_sigma=0.5, radial_basis=basis)
     a = frames[0]
     data = ldrx.Dataset.from_atoms([a])
     w = np.random.default_rng(1).normal(size=(len(a), desc.size))
@@ -122,8 +167,9 @@ def test_forces_virial_fd(frames):
         assert abs(-dE - W[0, v]) < 1e-6 * np.abs(W).max()
 
 
-def test_invariances(frames):
-    desc = SOAP(SPECIES, r_cut=4.0, n_max=4, l_max=4, atom_sigma=0.5)
+@pytest.mark.parametrize("basis", ["gto", "equispaced"])
+def test_invariances(frames, basis):
+    desc = SOAP(SPECIES, r_cut=4.0, n_max=4, l_max=4, atom_sigma=0.5, radial_basis=basis)
     a = frames[1]
     q = desc.compute(a)
     rng = np.random.default_rng(3)

@@ -8,7 +8,7 @@ void register_soap(py::module_& m) {
     m.attr("SOAP_MAX_LMAX") = kSoapMaxLmax;
     py::class_<SoapDescriptor, Descriptor> cls(m, "SoapDescriptor");
     cls.def(py::init([](std::vector<int> species, std::vector<int> channel, int n_max, int l_max, double r_cut,
-                        double atom_sigma, double cutoff_width, bool normalize) {
+                        double atom_sigma, double cutoff_width, bool normalize, const std::string& radial_basis) {
                 SoapParams p;
                 p.species = std::move(species);
                 p.channel = std::move(channel);
@@ -18,10 +18,17 @@ void register_soap(py::module_& m) {
                 p.atom_sigma = atom_sigma;
                 p.cutoff_width = cutoff_width;
                 p.normalize = normalize;
+                if (radial_basis == "gto")
+                    p.radial_basis = SoapRadialBasis::Gto;
+                else if (radial_basis == "equispaced")
+                    p.radial_basis = SoapRadialBasis::Equispaced;
+                else
+                    throw std::invalid_argument("radial_basis must be 'gto' or 'equispaced', got '" + radial_basis + "'");
                 return SoapDescriptor(p);
             }),
             py::arg("species"), py::arg("channel"), py::arg("n_max"), py::arg("l_max"), py::arg("r_cut"),
-            py::arg("atom_sigma"), py::arg("cutoff_width"), py::arg("normalize"))
+            py::arg("atom_sigma"), py::arg("cutoff_width"), py::arg("normalize"),
+            py::arg("radial_basis") = "gto")
         .def_property_readonly("n_channels", &SoapDescriptor::n_channels)
         .def_property_readonly("n_pairs", &SoapDescriptor::n_pairs)
         .def_property_readonly("spline_error", &SoapDescriptor::spline_error,

@@ -87,12 +87,23 @@ SoapDescriptor::SoapDescriptor(const SoapParams& p) : p_(p), species_(p.species)
             pair_v_.push_back(v);
             pair_w_.push_back(u == v ? 1.0 : std::sqrt(2.0));
         }
+    pair_of_.resize(size_t(K_) * K_);
+    pair_g_.resize(size_t(K_) * K_);
+    for (size_t k = 0; k < pair_u_.size(); ++k) {
+        const int u = pair_u_[k], v = pair_v_[k];
+        pair_of_[size_t(u) * K_ + v] = pair_of_[size_t(v) * K_ + u] = static_cast<int64_t>(k);
+        pair_g_[size_t(u) * K_ + v] = pair_g_[size_t(v) * K_ + u] = u == v ? 2.0 : std::sqrt(2.0);
+    }
     build_radial();
 }
 
 // ------------------------------------------------------------------------------------------------ radial
 
 void SoapDescriptor::radial_exact(double r, double* R, double* dR) const {
+    if (p_.radial_basis == SoapRadialBasis::Equispaced) {
+        radial_exact_equispaced(r, R, dR);
+        return;
+    }
     // primitive integrals, then N_n and the orthonormalising transform T
     const double sig = p_.atom_sigma;
     const double c = 0.5 / (sig * sig);
@@ -147,7 +158,7 @@ void SoapDescriptor::radial_spline(double r, double* R, double* dR) const {
     }
 }
 
-void SoapDescriptor::build_radial() {
+void SoapDescriptor::build_gto() {
     // featomic's GTO: sigma_n = r_c max(sqrt n, 1) / n_max, b_n = 1 / (2 sigma_n^2)
     b_.resize(N_);
     nrm_.resize(N_);
@@ -171,7 +182,99 @@ void SoapDescriptor::build_radial() {
     T_.resize(N_ * N_);
     for (int n = 0; n < N_; ++n)
         for (int m = 0; m < N_; ++m) T_[n * N_ + m] = Tm(n, m);
+}
 
+// QUIP's equispaced Gaussian basis (GAP's soap descriptor, radial_basis=EQUISPACED_GAUSS; Bartok, Kondor, Csanyi,
+// PRB 87, 184115, 2013, sec. IV; written from the formulas, not the code). With alpha = 1 / (2 sigma^2):
+//   centres r_k = k Delta, k = 0..n_max-1, Delta = (r_c + sigma sqrt(2 e ln 10)) / n_max, e = 10 (QUIP's
+//   basis_error_exponent), Gaussians g_k(s) = exp(-alpha (s - r_k)^2);
+//   overlap S_kl = int_0^inf s^2 g_k g_l ds (closed form below) = L L^T (lower Cholesky);
+//   interpolation matrix C_kl = g_k(r_l) = exp(-alpha (r_k - r_l)^2).
+// The l-th radial profile of a neighbour Gaussian at distance r, F_l(s; r) = exp(-alpha (s^2 + r^2)) i_l(2 alpha s r)
+// (i_l the modified spherical Bessel function; the 4 pi of the plane-wave expansion is left out, as QUIP does), is
+// sampled at the centres, interpolated by sum_k w_k g_k with C w = F(r_.), and written in the orthonormal basis
+// g L^-T: coefficients L^T w = T^T F with T = C^-1 L. So R_nl(r) = sum_k T_kn F_l(r_k; r).
+void SoapDescriptor::build_equispaced() {
+    const double sig = p_.atom_sigma;
+    alpha_ = 0.5 / (sig * sig);
+    const double delta = (p_.r_cut + sig * std::sqrt(2.0 * 10.0 * std::log(10.0))) / N_;
+    rk_.resize(N_);
+    for (int k = 0; k < N_; ++k) rk_[k] = k * delta;
+    const double a = alpha_;
+    Eigen::MatrixXd S(N_, N_), C(N_, N_);
+    for (int k = 0; k < N_; ++k)
+        for (int l = 0; l < N_; ++l) {
+            // int_0^inf s^2 exp(-2a (s - m)^2) ds exp(-a (r_k - r_l)^2 / 2), m = (r_k + r_l) / 2
+            const double m = 0.5 * (rk_[k] + rk_[l]), dkl = rk_[k] - rk_[l];
+            const double b = 2.0 * a;
+            const double tail = m / (2.0 * b) * std::exp(-a * (rk_[k] * rk_[k] + rk_[l] * rk_[l]));
+            const double body = std::exp(-0.5 * a * dkl * dkl) * std::sqrt(kPi) * (1.0 + std::erf(m * std::sqrt(b))) *
+                                (0.25 / std::pow(b, 1.5) + 0.5 * m * m / std::sqrt(b));
+            S(k, l) = tail + body;
+            C(k, l) = std::exp(-a * dkl * dkl);
+        }
+    Eigen::LLT<Eigen::MatrixXd> llt(S);
+    if (llt.info() != Eigen::Success)
+        throw std::invalid_argument("the equispaced Gaussian overlap matrix is not positive definite for n_max = " +
+                                    std::to_string(N_) + " (lower n_max)");
+    const Eigen::MatrixXd Lm = llt.matrixL();
+    const Eigen::MatrixXd Tm = C.partialPivLu().solve(Lm);
+    T_.resize(N_ * N_);
+    // stored so that radial_exact's contraction R[n] = sum_k T_[n * N + k] F[k] applies T^T
+    for (int n = 0; n < N_; ++n)
+        for (int k = 0; k < N_; ++k) T_[n * N_ + k] = Tm(k, n);
+}
+
+namespace {
+// exp(lpre) i_l(x) for x >= 0 by the all-positive series i_l(x) = sum_k x^(l+2k) / (2^k k! (2l+2k+1)!!), summed in
+// log space (no overflow for large x: the exponent of the Gaussian prefactor is carried along).
+double sph_bessel_i_scaled(int l, double x, double lpre) {
+    if (x <= 0.0) return l == 0 ? std::exp(lpre) : 0.0;
+    double ldf = 0.0;  // log (2l+1)!!
+    for (int k = 3; k <= 2 * l + 1; k += 2) ldf += std::log(double(k));
+    double lt = lpre + l * std::log(x) - ldf, sum = std::exp(lt);
+    const double lx2 = std::log(0.5 * x * x);
+    for (int k = 0; k < 100000; ++k) {
+        lt += lx2 - std::log((k + 1.0) * (2.0 * l + 2.0 * k + 3.0));
+        const double t = std::exp(lt);
+        sum += t;
+        if (k > x && t < 1e-17 * sum) break;
+    }
+    return sum;
+}
+}  // namespace
+
+void SoapDescriptor::radial_exact_equispaced(double r, double* R, double* dR) const {
+    // F_l(r_k; r) and dF/dr = exp(-a (s^2 + r^2)) (-2 a r i_l(x) + 2 a s i_l'(x)), x = 2 a s r,
+    // i_l' = (l i_(l-1) + (l + 1) i_(l+1)) / (2l + 1) (i_0' = i_1)
+    const double a = alpha_;
+    std::vector<double> F(size_t(L_ + 1) * N_), dF(size_t(L_ + 1) * N_), I(L_ + 2);
+    for (int k = 0; k < N_; ++k) {
+        const double s = rk_[k], x = 2.0 * a * s * r, lpre = -a * (s * s + r * r);
+        for (int l = 0; l <= L_ + 1; ++l) I[l] = sph_bessel_i_scaled(l, x, lpre);
+        for (int l = 0; l <= L_; ++l) {
+            const double dI = l == 0 ? I[1] : (l * I[l - 1] + (l + 1) * I[l + 1]) / (2.0 * l + 1.0);
+            F[l * N_ + k] = I[l];
+            dF[l * N_ + k] = -2.0 * a * r * I[l] + 2.0 * a * s * dI;
+        }
+    }
+    for (int l = 0; l <= L_; ++l)
+        for (int n = 0; n < N_; ++n) {
+            double v = 0.0, dv = 0.0;
+            for (int k = 0; k < N_; ++k) {
+                v += T_[n * N_ + k] * F[l * N_ + k];
+                dv += T_[n * N_ + k] * dF[l * N_ + k];
+            }
+            R[l * N_ + n] = v;
+            dR[l * N_ + n] = dv;
+        }
+}
+
+void SoapDescriptor::build_radial() {
+    if (p_.radial_basis == SoapRadialBasis::Equispaced)
+        build_equispaced();
+    else
+        build_gto();
     const int NL = N_ * (L_ + 1);
     std::vector<double> R(NL), dR(NL), Rs(NL), dRs(NL);
     for (nint_ = 64;; nint_ *= 2) {
@@ -428,6 +531,131 @@ void SoapDescriptor::adjoint_pairs_raw(Work& w, const double* gp, double* g_out)
         g_out[3 * e] = A * w.vec[3 * e] * ir + gx;
         g_out[3 * e + 1] = A * w.vec[3 * e + 1] * ir + gy;
         g_out[3 * e + 2] = A * w.vec[3 * e + 2] * ir + gz;
+    }
+}
+
+void SoapDescriptor::fill_g(const double* gl, double kl, double* G) const {
+    for (int64_t k = 0; k < npair_; ++k) {
+        const int u = pair_u_[k], v = pair_v_[k];
+        if (u == v) {
+            G[u * K_ + u] = 2.0 * kl * gl[k];
+        } else {
+            const double val = kl * pair_w_[k] * gl[k];
+            G[u * K_ + v] = val;
+            G[v * K_ + u] = val;
+        }
+    }
+}
+
+void SoapDescriptor::adjoint_pairs_raw_batch(const Work& w, const double* X, int64_t R, const double* c,
+                                             const double* t, const double* q, BatchWork& bw, double* g_out) const {
+    // channels with neighbours (rows of D that the pair gradients read) and with density (columns of C that are
+    // not zero: those plus the centre's channel, which only has the l = 0 centre term)
+    std::vector<char> has_nb(nch_, 0), has_c(nch_, 0);
+    for (int64_t e = 0; e < w.nb; ++e) has_nb[w.ch[e]] = has_c[w.ch[e]] = 1;
+    bw.rows_u.clear();
+    bw.cols_v.clear();
+    bw.row_chan.assign(nch_, -1);
+    for (int a = 0; a < nch_; ++a) {
+        // the centre's channel: c is nonzero there (the centre Gaussian) even without neighbours
+        bool col = has_c[a];
+        if (!col)
+            for (int n = 0; n < N_ && !col; ++n) col = w.c[(size_t(a) * N_ + n) * LM_] != 0.0;
+        if (has_nb[a]) {
+            bw.row_chan[a] = static_cast<int>(bw.rows_u.size() / N_);
+            for (int n = 0; n < N_; ++n) bw.rows_u.push_back(a * N_ + n);
+        }
+        if (col)
+            for (int n = 0; n < N_; ++n) bw.cols_v.push_back(a * N_ + n);
+    }
+    const int Kr = static_cast<int>(bw.rows_u.size()), Kc = static_cast<int>(bw.cols_v.size());
+    if (Kr == 0) return;
+    const int64_t RK = R * Kr;
+    bw.D.resize(size_t(RK) * LM_);
+    bw.DQ.resize(size_t(Kr) * LM_);
+    bw.Gq.resize(size_t(K_) * K_);
+    bw.Xc.resize(size_t(RK) * Kc);
+    bw.Gq.resize(std::max<size_t>(bw.Gq.size(), size_t(Kr) * Kc));
+    for (int l = 0; l <= L_; ++l) {
+        const int w2 = 2 * l + 1;
+        bw.Cc.resize(size_t(Kc) * w2);
+        for (int iv = 0; iv < Kc; ++iv)
+            for (int m = 0; m < w2; ++m) bw.Cc[iv * w2 + m] = w.c[size_t(bw.cols_v[iv]) * LM_ + l * l + m];
+        const double kl = kl_[l];
+        for (int64_t r = 0; r < R; ++r) {
+            const double* xl = X + r * size_ + l * npair_;
+            for (int iu = 0; iu < Kr; ++iu) {
+                const int64_t* po = pair_of_.data() + size_t(bw.rows_u[iu]) * K_;
+                const double* pg = pair_g_.data() + size_t(bw.rows_u[iu]) * K_;
+                double* dst = bw.Xc.data() + (r * Kr + iu) * Kc;
+                for (int iv = 0; iv < Kc; ++iv) {
+                    const int v = bw.cols_v[iv];
+                    dst[iv] = kl * pg[v] * xl[po[v]];
+                }
+            }
+        }
+        Eigen::Map<const RowMat> Xm(bw.Xc.data(), RK, Kc);
+        Eigen::Map<const RowMat> Cm(bw.Cc.data(), Kc, w2);
+        StridedMap D(bw.D.data() + l * l, RK, w2, Eigen::OuterStride<>(LM_));
+        D.noalias() = Xm * Cm;
+        if (q) {
+            std::vector<double>& full = bw.out;   // scratch: G_l(q) K x K
+            full.resize(size_t(K_) * K_);
+            fill_g(q + l * npair_, kl_[l], full.data());
+            for (int iu = 0; iu < Kr; ++iu)
+                for (int iv = 0; iv < Kc; ++iv) bw.Gq[iu * Kc + iv] = full[size_t(bw.rows_u[iu]) * K_ + bw.cols_v[iv]];
+            Eigen::Map<const RowMat> Gq(bw.Gq.data(), Kr, Kc);
+            StridedMap DQ(bw.DQ.data() + l * l, Kr, w2, Eigen::OuterStride<>(LM_));
+            DQ.noalias() = Gq * Cm;
+        }
+    }
+    for (int64_t r = 0; r < R; ++r) {
+        double* Dr = bw.D.data() + size_t(r) * Kr * LM_;
+        const double cr = c[r];
+        if (q) {
+            const double tr = t[r];
+            for (int64_t k = 0; k < int64_t(Kr) * LM_; ++k) Dr[k] = cr * (Dr[k] - tr * bw.DQ[k]);
+        } else {
+            for (int64_t k = 0; k < int64_t(Kr) * LM_; ++k) Dr[k] *= cr;
+        }
+    }
+    // per channel: J [N LM, 3 nb_ch], g^T [3 nb_ch, R] = J^T D_ch^T with D_ch [R, N LM] (outer stride Kr LM)
+    const int NL = N_ * (L_ + 1), NLM = N_ * LM_;
+    for (int ch = 0; ch < nch_; ++ch) {
+        if (bw.row_chan[ch] < 0) continue;
+        bw.cols.clear();
+        for (int64_t e = 0; e < w.nb; ++e)
+            if (w.ch[e] == ch) bw.cols.push_back(e);
+        const int64_t nc = bw.cols.size();
+        bw.J.resize(size_t(3 * nc) * NLM);
+        // J^T stored row-major [3 nc, N LM]: row 3c + k, column n LM + lm
+        for (int64_t cc = 0; cc < nc; ++cc) {
+            const int64_t e = bw.cols[cc];
+            const double* fR = &w.fR[e * NL];
+            const double* dfR = &w.dfR[e * NL];
+            const double* Y = &w.Y[e * LM_];
+            const double* dY = &w.dY[3 * e * LM_];
+            const double ir = 1.0 / w.r[e];
+            const double u[3] = {w.vec[3 * e] * ir, w.vec[3 * e + 1] * ir, w.vec[3 * e + 2] * ir};
+            for (int k = 0; k < 3; ++k) {
+                double* row = bw.J.data() + (3 * cc + k) * NLM;
+                for (int n = 0; n < N_; ++n)
+                    for (int l = 0; l <= L_; ++l) {
+                        const double a = dfR[l * N_ + n] * u[k], b = fR[l * N_ + n];
+                        for (int lm = l * l; lm < (l + 1) * (l + 1); ++lm)
+                            row[n * LM_ + lm] = a * Y[lm] + b * dY[3 * lm + k];
+                    }
+            }
+        }
+        Eigen::Map<const RowMat> Jt(bw.J.data(), 3 * nc, NLM);
+        CStridedMap Dch(bw.D.data() + size_t(bw.row_chan[ch]) * N_ * LM_, R, NLM, Eigen::OuterStride<>(Kr * LM_));
+        bw.out.resize(size_t(3 * nc) * R);
+        Eigen::Map<RowMat> out(bw.out.data(), 3 * nc, R);
+        out.noalias() = Jt * Dch.transpose();
+        for (int64_t cc = 0; cc < nc; ++cc)
+            for (int k = 0; k < 3; ++k)
+                std::copy(bw.out.begin() + (3 * cc + k) * R, bw.out.begin() + (3 * cc + k + 1) * R,
+                          g_out + (3 * bw.cols[cc] + k) * R);
     }
 }
 

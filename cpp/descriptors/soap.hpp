@@ -35,6 +35,11 @@ namespace ldrx {
 constexpr int kSoapMaxNmax = 24;
 constexpr int kSoapMaxLmax = 20;
 
+// Gto: featomic's GTO basis. Equispaced: QUIP's "EQUISPACED_GAUSS" basis (the GAP default; see soap.cpp,
+// build_equispaced): n_max Gaussians of width atom_sigma centred at r_k = k (r_c + atom_sigma sqrt(20 ln 10)) / n_max,
+// k = 0..n_max-1, orthonormalised by the Cholesky factor of their overlap.
+enum class SoapRadialBasis { Gto = 0, Equispaced = 1 };
+
 struct SoapParams {
     std::vector<int> species;   // atomic numbers accepted (neighbours and centres)
     std::vector<int> channel;   // channel of each species (same order); empty: one channel per species
@@ -44,6 +49,7 @@ struct SoapParams {
     double atom_sigma = 0.5;
     double cutoff_width = 0.5;
     bool normalize = true;
+    SoapRadialBasis radial_basis = SoapRadialBasis::Gto;
 };
 
 class SoapDescriptor : public Descriptor {
@@ -90,9 +96,24 @@ public:
     void adjoint_pairs(Work& w, const double* g, double* g_out) const;
     // As adjoint_pairs, from g = dE/dp (the raw spectrum, normalisation already taken care of).
     void adjoint_pairs_raw(Work& w, const double* gp, double* g_out) const;
+    // Batched adjoint for R cotangents of the form gp_r = c_r (x_r - t_r q) (q may be null: gp_r = c_r x_r), the
+    // kernel derivatives of GAP (X [R, size] row-major holds the x_r). Per l, G_l(x_r) is the weighted symmetric
+    // K x K matrix of the l-block of x_r (G_uu = 2 g_uu / sqrt(2l+1), G_uv = G_vu = sqrt(2) g_uv / sqrt(2l+1)),
+    // stacked [R K, K]. Only channels present around the centre take part (rows: channels with neighbours; columns: those
+    // and the centre's own), gathered into compact blocks. Per centre, per l: D_l = G_l(X) C_l ([R K, K] x [K, 2l+1], one GEMM), minus t_r G_l(q) C_l, times c_r;
+    // then per channel the pair gradients g^T = J^T D^T, J [n_max (l_max+1)^2, 3 nb_channel] the neighbours'
+    // dc/dvec (second GEMM). Output g_out [3 nb, R] row-major (column r: the pair gradients of cotangent r).
+    struct BatchWork {
+        std::vector<double> D, DQ, J, out, Gq, Xc, Cc;
+        std::vector<int64_t> cols;
+        std::vector<int> rows_u, cols_v, row_chan;
+    };
+    void adjoint_pairs_raw_batch(const Work& w, const double* X, int64_t R, const double* c, const double* t,
+                                 const double* q, BatchWork& bw, double* g_out) const;
 
 private:
     void build_radial();
+    void fill_g(const double* gl, double kl, double* G) const;  // G_l (K x K) of the l-block gl
     void power(Work& w) const;
 
     SoapParams p_;
@@ -103,6 +124,8 @@ private:
     std::vector<double> kl_;      // 1 / sqrt(2l + 1)
     std::vector<double> pair_w_;  // s_uv per pair
     std::vector<int> pair_u_, pair_v_;
+    std::vector<int64_t> pair_of_;   // [K * K]: pair index of (u, v) (symmetric)
+    std::vector<double> pair_g_;     // [K * K]: 2 on the diagonal, sqrt(2) off it (G_l = pair_g_ / sqrt(2l+1) g)
     // radial spline: nodes 0..nint_, values and derivatives [node][l][n]
     int nint_ = 0;
     double h_ = 0.0, inv_h_ = 0.0;
@@ -110,6 +133,13 @@ private:
     double spline_error_ = 0.0;
     // GTO basis: widths b_n, normalisation N_n, orthonormalisation T (n x n)
     std::vector<double> b_, nrm_, T_;
+    // equispaced basis: Gaussian centres r_k and exponent alpha = 1 / (2 atom_sigma^2); T_ then maps the
+    // sampled density to orthonormal coefficients (T = C^-1 L, see build_equispaced)
+    std::vector<double> rk_;
+    double alpha_ = 0.0;
+    void build_gto();
+    void build_equispaced();
+    void radial_exact_equispaced(double r, double* R, double* dR) const;
     std::vector<double> centre_c_;  // [n]: R_n0(0) Y_00 (centre-atom contribution to l = 0)
 };
 

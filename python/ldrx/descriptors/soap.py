@@ -7,6 +7,13 @@ spherical harmonics. The radial integrals (Kummer's 1F1) are tabulated with thei
 interpolated by cubic Hermite splines, refined until the midpoint error is below 1e-10 of max |R_nl|
 (``spline_error`` holds the value reached).
 
+``radial_basis="equispaced"``: QUIP's soap radial basis (EQUISPACED_GAUSS, the GAP default and the basis of the LDR
+paper's GAP): n_max Gaussians of width ``atom_sigma`` centred at k (r_c + atom_sigma sqrt(20 ln 10)) / n_max,
+k = 0..n_max-1, orthonormalised through the Cholesky factor of their overlap, radial integrals from modified
+spherical Bessel functions (derivation in cpp/descriptors/soap.cpp). With the same hyper-parameters the features
+equal quippy's ``Descriptor("soap ...")`` (normalised or not) to ~1e-11 relative, up to the column order
+(:meth:`SOAP.quip_order`) and QUIP's trailing covariance_sigma0 entry.
+
 Layout: with channels a (one per species, or the groups of ``compression``) and the combined radial
 index u = a n_max + n, feature (l, u, v), u <= v, sits at ``l * n_pairs + pair``, pairs in row-major
 order of the upper triangle, value s_uv / sqrt(2l+1) sum_m c_ulm c_vlm with s_uu = 1, s_uv = sqrt(2)
@@ -56,8 +63,9 @@ class SOAP(Descriptor):
             raise ValueError(f"atom_sigma must be positive, got {atom_sigma!r}")
         if not 0 <= self.cutoff_width < self.r_cut:
             raise ValueError(f"cutoff_width must be in [0, r_cut), got {cutoff_width!r}")
-        if radial_basis != "gto":
-            raise ValueError(f"radial_basis {radial_basis!r} is not supported (only 'gto', featomic's GTO basis)")
+        if radial_basis not in ("gto", "equispaced"):
+            raise ValueError(f"radial_basis must be 'gto' (featomic's GTO basis) or 'equispaced' (QUIP's equispaced "
+                             f"Gaussians), got {radial_basis!r}")
         self.radial_basis = radial_basis
         self.normalize = bool(normalize)
         if compression is None:
@@ -75,7 +83,7 @@ class SOAP(Descriptor):
         self.channel = channel
         self.compression = None if compression is None else {chemical_symbols[z]: c for z, c in zip(self.species, channel)}
         self._impl = _core.SoapDescriptor(self.species, channel, self.n_max, self.l_max, self.r_cut, self.atom_sigma,
-                                          self.cutoff_width, self.normalize)
+                                          self.cutoff_width, self.normalize, radial_basis)
 
     @property
     def spline_error(self) -> float:
@@ -93,6 +101,20 @@ class SOAP(Descriptor):
         K = len(ch) * N
         pairs = [(u, v) for u in range(K) for v in range(u, K)]
         return [f"{ch[u // N]}-{ch[v // N]} n={u % N},{v % N} l={l}" for l in range(self.l_max + 1) for u, v in pairs]
+
+    def quip_order(self) -> np.ndarray:
+        """Column order of QUIP's soap descriptor: ``G[:, desc.quip_order()]`` is quippy's
+        ``Descriptor("soap ... species_Z={...}").calc(atoms)["data"]`` without its last (covariance_sigma0) entry,
+        for the same channels in the same order. QUIP stores feature (pair, l) at pair (l_max + 1) + l, pairs (u, v)
+        with v <= u in row-major order of the lower triangle; the values and weights are the same."""
+        K = (max(self.channel) + 1) * self.n_max
+        npair = K * (K + 1) // 2
+        out = []
+        for u in range(K):
+            for v in range(u + 1):
+                pair = v * K - v * (v - 1) // 2 + (u - v)   # ldrx pair (v, u), v <= u
+                out.append([l * npair + pair for l in range(self.l_max + 1)])
+        return np.asarray(out, dtype=np.int64).reshape(-1)
 
     def params(self) -> dict:
         return dict(species=self.species, r_cut=self.r_cut, n_max=self.n_max, l_max=self.l_max,

@@ -46,7 +46,8 @@ from .. import _core
 from ..data import Dataset
 from ..descriptors.soap import SOAP
 from ..errors import DataError, ModelFileError
-from .base import Model, Prediction, as_dataset, fit_reference_energies, virial_to_stress
+from .base import (Model, Prediction, fit_reference_energies, hyper_from_kwargs, prediction_from_atoms,
+                   species_index, training_data)
 
 __all__ = ["GAP", "GAPHyper", "soap_kernel_rows"]
 
@@ -56,11 +57,15 @@ class GAPHyper:
     """Hyper-parameters (gap_fit's names in brackets).
 
     n_max, l_max, r_cut, atom_sigma, cutoff_width   SOAP (n_max, l_max, cutoff, atom_sigma,
-                   cutoff_transition_width); featomic's GTO radial basis.
+                   cutoff_transition_width).
+    radial_basis   "gto" (featomic's GTO basis) or "equispaced" (QUIP's equispaced Gaussians, gap_fit's default
+                   soap: with it and the same sparse points the fit agrees with gap_fit, see bench/quip_gap_check.py).
     compression    {element: channel} element grouping of the SOAP species channels, or None.
     zeta           kernel exponent (zeta); delta: kernel scale in eV (delta).
     n_sparse       sparse points per centre species (n_sparse).
     sparse_method  "cur" (leverage scores of a random pool, sampled with those probabilities) or "random".
+    sparse_atoms   explicit sparse points: indices (0-based) of training atoms whose environments are the sparse
+                   points (gap_fit's sparse_method=INDEX_FILE); overrides n_sparse / sparse_method.
     pool           environments per species in the candidate pool (None: 5 n_sparse).
     sigma_energy   eV/atom; sigma_force eV/Å (None: energies only, "GAP-E"); sigma_virial eV/atom
                    (None: virials not fitted)  (default_sigma).
@@ -73,12 +78,14 @@ class GAPHyper:
     r_cut: float = 5.0
     atom_sigma: float = 0.5
     cutoff_width: float = 0.5
+    radial_basis: str = "gto"
     compression: dict | None = None
     zeta: float = 4.0
     delta: float = 1.0
     n_sparse: int = 200
     sparse_method: str = "cur"
     pool: int | None = None
+    sparse_atoms: list | None = None
     sigma_energy: float = 0.002
     sigma_force: float | None = None
     sigma_virial: float | None = None
@@ -106,17 +113,18 @@ class GAPHyper:
         self.n_sparse = int(self.n_sparse)
         if self.sparse_method not in ("cur", "random"):
             raise ValueError(f"sparse_method must be 'cur' or 'random', got {self.sparse_method!r}")
+        if self.radial_basis not in ("gto", "equispaced"):
+            raise ValueError(f"radial_basis must be 'gto' or 'equispaced', got {self.radial_basis!r}")
+        if self.sparse_atoms is not None:
+            idx = np.asarray(self.sparse_atoms)
+            if idx.ndim != 1 or len(idx) == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0:
+                raise ValueError("sparse_atoms must be a non-empty list of atom indices >= 0")
+            if len(np.unique(idx)) != len(idx):
+                raise ValueError("sparse_atoms holds duplicate indices (K_MM would be singular)")
+            self.sparse_atoms = [int(i) for i in idx]
         if not (float(self.sparse_jitter) >= 0):
             raise ValueError("sparse_jitter must be >= 0")
         self.sparse_jitter = float(self.sparse_jitter)
-
-
-def _hyper_from_kwargs(kwargs) -> GAPHyper:
-    names = {f.name for f in dataclasses.fields(GAPHyper)}
-    unknown = set(kwargs) - names
-    if unknown:
-        raise TypeError(f"unknown GAP hyper-parameter(s) {sorted(unknown)}; valid: {sorted(names)}")
-    return GAPHyper(**kwargs)
 
 
 def soap_kernel_rows(descriptor: SOAP, data: Dataset, X, m_offsets, zeta, forces: bool):
@@ -134,7 +142,7 @@ class GAP(Model):
     format_version: ClassVar[int] = 1
 
     def __init__(self, **hyper):
-        self.hyper = _hyper_from_kwargs(hyper)
+        self.hyper = hyper_from_kwargs(GAPHyper, hyper, "GAP")
         self.species: list[int] = []
         self.info: dict = {}
 
@@ -142,7 +150,8 @@ class GAP(Model):
     def _make_descriptor(self):
         h = self.hyper
         self.descriptor = SOAP(self.species, r_cut=h.r_cut, n_max=h.n_max, l_max=h.l_max, atom_sigma=h.atom_sigma,
-                               cutoff_width=h.cutoff_width, normalize=True, compression=h.compression)
+                               cutoff_width=h.cutoff_width, radial_basis=h.radial_basis, normalize=True,
+                               compression=h.compression)
 
     def _chunk(self, data: Dataset, rows_per_frame: float, target_rows: int) -> int:
         if self.hyper.chunk_frames:
@@ -150,8 +159,28 @@ class GAP(Model):
         return max(1, int(target_rows / max(rows_per_frame, 1.0)))
 
     # ------------------------------------------------------------------ sparse points
+    def _given_sparse(self, train: Dataset):
+        idx = np.asarray(self.hyper.sparse_atoms, dtype=np.int64)
+        if idx.max() >= train.n_atoms:
+            raise ValueError(f"sparse_atoms index {idx.max()} is out of range: the training set has {train.n_atoms} atoms")
+        X, counts = [], []
+        fr = np.searchsorted(train.offsets, idx, side="right") - 1
+        feats = {}
+        for f in np.unique(fr):
+            q = self.descriptor.compute(train[int(f):int(f) + 1])
+            for a in idx[fr == f]:
+                feats[int(a)] = q[a - train.offsets[f]].copy()
+        for z in self.species:
+            mine = [int(a) for a in idx if train.numbers[a] == z]   # in the given order
+            X.extend(feats[a] for a in mine)
+            counts.append(len(mine))
+        self.sparse_points = np.ascontiguousarray(np.array(X).reshape(-1, self.descriptor.size))
+        self.m_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
     def _select_sparse(self, train: Dataset):
         h = self.hyper
+        if h.sparse_atoms is not None:
+            return self._given_sparse(train)
         rng = np.random.default_rng(h.seed)
         d = self.descriptor.size
         pool_size = h.pool or 5 * h.n_sparse
@@ -172,7 +201,7 @@ class GAP(Model):
                 continue
             q = self.descriptor.compute(train[f0:f1])
             for k in sel:
-                feats[a0 + k] = q[k]
+                feats[a0 + k] = q[k].copy()   # a view would keep the whole block alive
         X, counts = [], []
         for z in self.species:
             Q = np.array([feats[a] for a in pools[z]]).reshape(-1, d)
@@ -218,9 +247,7 @@ class GAP(Model):
         from tqdm.auto import tqdm
         t0 = time.perf_counter()
         h = self.hyper
-        train = as_dataset(train)
-        if len(train) == 0:
-            raise DataError("no training frames")
+        train, valid = training_data(train, valid)
         use_f = h.sigma_force is not None and train.has_forces()
         use_v = h.sigma_virial is not None and train.stress is not None and np.isfinite(train.stress).any()
         if not np.isfinite(train.energy).any() and not use_f:
@@ -244,7 +271,6 @@ class GAP(Model):
         rows_per_frame = 1 + (3 * train.natoms.mean() if use_f else 0) + (6 if use_v else 0)
         step = self._chunk(train, rows_per_frame, max(2 * M, 256))
         n_rows = 0
-        sp_index = {z: k for k, z in enumerate(self.species)}
         with tqdm(total=len(train), desc="GAP covariance rows", unit="frame",
                   disable=(not h.progress) if h.progress is not None else None, leave=False) as bar:
             for f0 in range(0, len(train), step):
@@ -286,17 +312,28 @@ class GAP(Model):
                      "virials_fitted": bool(use_v), "residual_norm": float(abs(R[M, M]))}
         if valid is not None:
             from ..evaluate import errors
-            self.info["valid_metrics"] = errors(self.predict(valid, stress=False), as_dataset(valid))
+            self.info["valid_metrics"] = errors(self.predict(valid, stress=False), valid)
         return self
 
     # ------------------------------------------------------------------ prediction
     def atomic_energies(self, data: Dataset, forces: bool):
-        """(per-atom GP energies + e0 [n_atoms], forces [n_atoms, 3] or None, virial [n_frames, 6] or None)."""
+        """(per-atom GP energies + e0 [n_atoms], forces [n_atoms, 3] or None, virial [n_frames, 6] or None), in one
+        C++ forward+backward pass per atom (cpp/models/gap.hpp, gap_soap_predict)."""
         h = self.hyper
-        table = np.zeros(max(self.species) + 1)
-        for z, e in self.reference_energies.items():
-            table[z] = e
-        e = table[data.numbers].astype(float)
+        w = np.ascontiguousarray(h.delta ** 2 * self.alpha)
+        e, F, W = _core.gap_soap_predict(self.descriptor._impl, data.batch(), self.sparse_points, self.m_offsets, w,
+                                         float(h.zeta), bool(forces))
+        return e + self._e0(data), F, W
+
+    def _e0(self, data: Dataset):
+        e0 = np.array([self.reference_energies.get(z, 0.0) for z in self.species])
+        return e0[species_index(self.species, data.numbers)]
+
+    def _atomic_energies_reference(self, data: Dataset, forces: bool):
+        """The former Python path (descriptors, kernel in numpy, then the descriptor's backward), kept for the
+        equality test and bench/bench_gap_rows.py's before/after timing."""
+        h = self.hyper
+        e = self._e0(data)
         F = np.zeros((data.n_atoms, 3)) if forces else None
         W = np.zeros((len(data), 6)) if forces else None
         d = self.descriptor.size
@@ -326,10 +363,7 @@ class GAP(Model):
 
     def _predict(self, data: Dataset, forces: bool, stress: bool) -> Prediction:
         e, F, W = self.atomic_energies(data, forces or stress)
-        energy = np.bincount(data.frame_index, weights=e, minlength=len(data))
-        if not (forces or stress):
-            return Prediction(energy)
-        return Prediction(energy, F if forces else None, virial_to_stress(W, data) if stress else None)
+        return prediction_from_atoms(data, e, F, W, want_forces=forces, want_stress=stress)
 
     # ------------------------------------------------------------------ model files
     def _state(self):
