@@ -176,3 +176,18 @@ def test_bindings_check_arrays(emt_data, model_ef):
         _core.gap_soap_predict(impl, b, X, np.array([0, len(X), 0]), w, 4.0, False)   # two species
     with pytest.raises(ValueError, match="w must have shape"):
         _core.gap_soap_predict(impl, b, X, offs, w[:-1], 4.0, False)
+
+
+def test_long_descriptors_predict_through_the_blocked_path(emt_data, model_ef, monkeypatch):
+    """Above CPP_PREDICT_MAX_SIZE prediction takes the blocked numpy path; both paths give the same numbers."""
+    from ldrx.models import gap as gap_module
+    e1, F1, W1 = model_ef.atomic_energies(emt_data, True)
+    monkeypatch.setattr(gap_module, "CPP_PREDICT_MAX_SIZE", model_ef.descriptor.size - 1)
+    called = []
+    orig = type(model_ef)._atomic_energies_reference
+    monkeypatch.setattr(type(model_ef), "_atomic_energies_reference",
+                        lambda self, *a: called.append(1) or orig(self, *a))
+    e0, F0, W0 = model_ef.atomic_energies(emt_data, True)
+    assert called
+    np.testing.assert_allclose(e0, e1, rtol=0, atol=1e-10 * np.abs(e1).max())
+    np.testing.assert_allclose(F0, F1, rtol=0, atol=1e-10 * np.abs(F1).max())

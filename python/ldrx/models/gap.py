@@ -52,6 +52,10 @@ from .base import (Model, Prediction, fit_reference_energies, hyper_from_kwargs,
 __all__ = ["GAP", "GAPHyper", "soap_kernel_rows"]
 
 
+# descriptor length above which prediction takes the blocked numpy path (see GAP.atomic_energies)
+CPP_PREDICT_MAX_SIZE = 10_000
+
+
 @dataclass
 class GAPHyper:
     """Hyper-parameters (gap_fit's names in brackets).
@@ -318,7 +322,12 @@ class GAP(Model):
     # ------------------------------------------------------------------ prediction
     def atomic_energies(self, data: Dataset, forces: bool):
         """(per-atom GP energies + e0 [n_atoms], forces [n_atoms, 3] or None, virial [n_frames, 6] or None), in one
-        C++ forward+backward pass per atom (cpp/models/gap.hpp, gap_soap_predict)."""
+        C++ forward+backward pass per atom (cpp/models/gap.hpp, gap_soap_predict). For long descriptors the
+        blocked numpy path is taken instead: its kernel is one matrix product over all atoms of a block, where
+        the per-atom pass is memory bound (bench/bench_gap_rows.py, 1 thread: C++ 1.25x faster at d 2,100,
+        numpy 2x faster at d 27,412; the switch at CPP_PREDICT_MAX_SIZE lies between, not tuned further)."""
+        if self.descriptor.size > CPP_PREDICT_MAX_SIZE:
+            return self._atomic_energies_reference(data, forces)
         h = self.hyper
         w = np.ascontiguousarray(h.delta ** 2 * self.alpha)
         e, F, W = _core.gap_soap_predict(self.descriptor._impl, data.batch(), self.sparse_points, self.m_offsets, w,
@@ -330,8 +339,8 @@ class GAP(Model):
         return e0[species_index(self.species, data.numbers)]
 
     def _atomic_energies_reference(self, data: Dataset, forces: bool):
-        """The former Python path (descriptors, kernel in numpy, then the descriptor's backward), kept for the
-        equality test and bench/bench_gap_rows.py's before/after timing."""
+        """The blocked Python path (descriptors, kernel in numpy, then the descriptor's backward): used for long
+        descriptors (see atomic_energies), and by the equality test and bench/bench_gap_rows.py."""
         h = self.hyper
         e = self._e0(data)
         F = np.zeros((data.n_atoms, 3)) if forces else None
