@@ -204,3 +204,16 @@ def test_passive_wait_policy_unless_the_user_chose():
     assert run({}) == ["PASSIVE", "None"]
     assert run({"OMP_WAIT_POLICY": "active"}) == ["active", "None"]
     assert run({"GOMP_SPINCOUNT": "1000"}) == ["None", "1000"]
+
+
+def test_set_repulsion_is_accepted_for_every_family():
+    """`--set repulsion=...` works for families whose hyper-parameters do not list it (MTP, GAP), as the Python
+    API does; a bad value is a usage error naming the option."""
+    from ldrx.cli import model_from_options
+    from ldrx.errors import UsageError
+    for family in ("mtp", "gap", "snap"):
+        for value in ("none", "wall", "zbl"):
+            m = model_from_options(family, {"repulsion": (f"--set repulsion={value}", value)})
+            assert m is not None
+    with pytest.raises(UsageError, match="--set repulsion=lj"):
+        model_from_options("mtp", {"repulsion": ("--set repulsion=lj", "lj")})

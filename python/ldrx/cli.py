@@ -158,6 +158,9 @@ def model_from_options(family, options):
     fields = hyper_fields(family)
     hyper = {}
     for name, (option, value) in options.items():
+        if name == "repulsion" and name not in fields:   # every family takes it (make_model checks the value)
+            hyper[name] = value
+            continue
         if name not in fields:
             others = [f for f in families_with(name) if f != family]
             also = f" (it is a hyper-parameter of {', '.join(others)})" if others else ""
