@@ -136,13 +136,7 @@ def generate_monomials(level):
     """The same basis, each contraction expanded into monomials of the basic moments (chains of pairwise
     products with shared prefixes). Many more product entries than :func:`generate`; kept as the reference
     the tests compare :func:`generate` with."""
-    funcs = basis_functions(level)
-    used = sorted({m for labels, _, _ in funcs for m in labels})
-    basic, basic_index = [], {}
-    for mu, nu in used:
-        for a, b, c in _components(nu):
-            basic_index[(mu, a, b, c)] = len(basic)
-            basic.append([mu, a, b, c])
+    funcs, used, basic, basic_index = _basic_layout(level)
     n_nodes = len(basic)
     times, mapping, products = [], [], {}
 
