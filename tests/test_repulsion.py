@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import ldrx
-from ldrx.models.base import virial_to_stress
 from ldrx.models.repulsion import ZBLBaseline, switch, zbl
 
+from baseline_checks import check_baseline_forces_and_stress
 from conftest import random_frames
 
 SPECIES = [3, 8, 25]
@@ -42,30 +42,7 @@ def test_forces_and_virial_equal_finite_differences():
     data = ldrx.Dataset.from_atoms(atoms)
     E, F, W = b(data)
     assert E[0] > 1.0 and np.abs(F).max() > 1.0          # the frame has pairs inside the switch region
-    h = 1e-5
-    num = np.zeros_like(F)
-    for i in range(len(atoms)):
-        for k in range(3):
-            e = []
-            for sgn in (1, -1):
-                p = atoms.copy()
-                p.positions[i, k] += sgn * h
-                e.append(b(ldrx.Dataset.from_atoms(p), forces=False, virial=False)[0][0])
-            num[i, k] = -(e[0] - e[1]) / (2 * h)
-    assert np.abs(num - F).max() < 1e-6 * max(1.0, np.abs(F).max())
-    # stress = (1/V) dE/d(strain), Voigt xx yy zz yz xz xy
-    stress = virial_to_stress(W, data)[0]
-    vol = atoms.get_volume()
-    voigt = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
-    for v, (k, l) in enumerate(voigt):
-        e = []
-        for sgn in (1, -1):
-            eps = np.zeros((3, 3))
-            eps[k, l] = eps[l, k] = sgn * h / (2 if k != l else 1)
-            p = atoms.copy()
-            p.set_cell(atoms.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
-            e.append(b(ldrx.Dataset.from_atoms(p), forces=False, virial=False)[0][0])
-        assert stress[v] == pytest.approx((e[0] - e[1]) / (2 * h) / vol, rel=1e-6, abs=1e-8)
+    check_baseline_forces_and_stress(b, atoms)
 
 
 def test_zero_beyond_the_switch_and_per_pair():

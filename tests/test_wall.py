@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import ldrx
-from ldrx.models.base import DOMAIN_CUTOFF, virial_to_stress
+from ldrx.models.base import DOMAIN_CUTOFF
 from ldrx.models.repulsion import WALL_DEPTH, WALL_ENERGY, PairWall, ZBLBaseline
 
+from baseline_checks import check_baseline_forces_and_stress
 from conftest import random_frames
 
 SPECIES = [3, 8, 25]
@@ -37,31 +38,7 @@ def test_wall_forces_and_stress_equal_finite_differences():
     data = ldrx.Dataset.from_atoms(atoms)
     E, F, W = b(data)
     assert E[0] > 0.1 and np.abs(F).max() > 0.5          # the frame has pairs inside their walls
-    h = 1e-5
-
-    def energy(p):
-        return b(ldrx.Dataset.from_atoms(p), forces=False, virial=False)[0][0]
-    num = np.zeros_like(F)
-    for i in range(len(atoms)):
-        for k in range(3):
-            e = []
-            for sgn in (1, -1):
-                p = atoms.copy()
-                p.positions[i, k] += sgn * h
-                e.append(energy(p))
-            num[i, k] = -(e[0] - e[1]) / (2 * h)
-    assert np.abs(num - F).max() < 1e-6 * max(1.0, np.abs(F).max())
-    stress = virial_to_stress(W, data)[0]
-    vol = atoms.get_volume()
-    for v, (k, l) in enumerate([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]):
-        e = []
-        for sgn in (1, -1):
-            eps = np.zeros((3, 3))
-            eps[k, l] = eps[l, k] = sgn * h / (2 if k != l else 1)
-            p = atoms.copy()
-            p.set_cell(atoms.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
-            e.append(energy(p))
-        assert stress[v] == pytest.approx((e[0] - e[1]) / (2 * h) / vol, rel=1e-6, abs=1e-8)
+    check_baseline_forces_and_stress(b, atoms)
 
 
 def test_unseen_pairs_get_the_covalent_rule():
