@@ -12,7 +12,7 @@ from ldrx import _core
 from ldrx.descriptors import Bispectrum
 
 from conftest import DATA, random_frames
-from descriptor_contract import check_tangent_and_adjoint
+from descriptor_contract import check_backward_by_finite_differences, check_tangent_and_adjoint
 
 REF_PATH = DATA / "lammps-snap" / "reference.json.gz"
 
@@ -139,40 +139,8 @@ def test_invariances(desc, frames):
         np.testing.assert_allclose(Bp[s], B[s][p], rtol=1e-12, atol=1e-10)
 
 
-def _energy(desc, data, beta):
-    sp = np.array([desc.species.index(z) for z in data.numbers])
-    return float(np.einsum("ik,ik->", beta[sp], desc.compute(data)))
-
-
 def test_forces_and_virial_match_finite_differences(desc, frames):
-    rng = np.random.default_rng(1)
-    beta = rng.normal(size=(len(desc.species), desc.size))
-    data = frames[0]
-    sp = np.array([desc.species.index(z) for z in data.numbers])
-    forces, virial = desc.backward(data, beta[sp])
-    h = 1e-5
-    fd = np.zeros_like(forces)
-    for a in range(data.n_atoms):
-        for x in range(3):
-            p, m = data.subset([0]), data.subset([0])
-            p.positions[a, x] += h
-            m.positions[a, x] -= h
-            fd[a, x] = -(_energy(desc, p, beta) - _energy(desc, m, beta)) / (2 * h)
-    np.testing.assert_allclose(forces, fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max())
-    # virial W = -dE/d(strain) for a homogeneous deformation r -> (1 + eps) r (Voigt xx yy zz yz xz xy)
-    pairs = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
-    fdv = np.zeros(6)
-    for v, (a, b) in enumerate(pairs):
-        e = np.zeros((3, 3))
-        e[a, b] = e[b, a] = h / (1 if a == b else 2)
-        out = []
-        for sign in (1, -1):
-            d = data.subset([0])
-            d.positions[:] = data.positions @ (np.eye(3) + sign * e).T
-            d.cells[:] = data.cells @ (np.eye(3) + sign * e).T
-            out.append(_energy(desc, d, beta))
-        fdv[v] = -(out[0] - out[1]) / (2 * h)
-    np.testing.assert_allclose(virial[0], fdv, rtol=1e-6, atol=1e-6 * np.abs(fdv).max())
+    check_backward_by_finite_differences(desc, frames)
 
 
 def test_tangent_matches_finite_differences_and_is_adjoint(desc, frames):
