@@ -58,21 +58,9 @@ void register_gap(py::module_& m) {
         const auto& X = sp.X;
         const auto& m_offsets = sp.offsets;
         const auto w = input_array<double>(w_, "w", {sp.M}, "[M]");
-        py::array_t<double> e(b.n_atoms());
-        py::object F = py::none(), V = py::none();
-        double *fp = nullptr, *vp = nullptr;
-        if (forces) {
-            py::array_t<double> f({b.n_atoms(), int64_t(3)}), v({b.n_frames, int64_t(6)});
-            fp = f.mutable_data();
-            vp = v.mutable_data();
-            F = f;
-            V = v;
-        }
-        {
-            py::gil_scoped_release nogil;
-            gap_soap_predict(d, b, X.data(), m_offsets.data(), w.data(), zeta, e.mutable_data(), fp, vp);
-        }
-        return py::make_tuple(e, F, V);
+        return energy_forces_call(b, forces, [&](double* e, double* f, double* v) {
+            gap_soap_predict(d, b, X.data(), m_offsets.data(), w.data(), zeta, e, f, v);
+        });
     }, py::arg("descriptor"), py::arg("batch"), py::arg("X"), py::arg("m_offsets"), py::arg("w"), py::arg("zeta"),
        py::arg("forces"),
        "(GP atomic energies [n_atoms], forces [n_atoms, 3] or None, virial [n_frames, 6] or None) of sum_m w_m "
