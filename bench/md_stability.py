@@ -15,9 +15,9 @@ a fit with the wall on; a test checks that).
 
 A run is *physical* when all of these hold over the whole run (sampled every 10 fs):
 - no species pair comes closer than 0.85 x its *typical* shortest distance in the training set, the
-  2nd percentile over the training frames of the frame's shortest distance of that pair (the sample holds
-  single corrupt frames, e.g. 954.xsf with Li-O 0.94 Å, Li-Ni 0.66 Å, O-O 1.10 Å in a cell of 5.3 Å^3/atom,
-  which make the plain minimum meaningless as a yardstick; both are printed);
+  2nd percentile over the training frames of the frame's shortest distance of that pair (the plain minimum
+  is set by single strongly compressed frames, e.g. Li-O 1.57 Å where 2 % of the frames have 1.83 Å or
+  less; both are printed);
 - the mean temperature is within 10 % of the target;
 - no atom moves more than 3 Å from its start (no melting or rearrangement of the lattice);
 - the potential energy stays finite.
@@ -51,7 +51,7 @@ def fit(name, data, path):
 def set_baseline(model, kind, train, typical=None):
     """Attach the baseline `kind` to a model fitted without one (as a fit with repulsion=kind would).
     "wall-typical" (a diagnostic, not a library setting): the wall at the typical training distances instead
-    of the shortest, i.e. as if the corrupt frames were not in the training set (it is NOT zero on them)."""
+    of the shortest (it is NOT zero on the training frames with shorter pairs)."""
     from ldrx.models.repulsion import PairWall
     model.repulsion = None
     if kind == "wall-typical":

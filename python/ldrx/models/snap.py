@@ -143,9 +143,9 @@ class SNAPHyper:
                    whose info["group"] is that group.
     chunk_frames   frames per C++ call when accumulating (progress bar granularity).
     progress       show a progress bar (None: when the output is a terminal).
-    repulsion      None (default): off; "wall": a steep pair wall below the training set's shortest distance
-                   of each species pair, zero on the training data (:mod:`ldrx.models.repulsion`); "zbl": ZBL
-                   repulsion switched off there. Opt-in: see repulsion's docstring for why.
+    repulsion      "wall" (default): a steep pair wall below the training set's shortest distance of each
+                   species pair, zero on the training data (:mod:`ldrx.models.repulsion`); "zbl": ZBL
+                   repulsion switched off there; None: off.
     seed           accepted for API uniformity; the fit is deterministic.
     """
     twojmax: int | None = None
@@ -170,7 +170,7 @@ class SNAPHyper:
     group_weights: dict | None = None
     chunk_frames: int = 2000
     progress: bool | None = None
-    repulsion: str | None = None
+    repulsion: str | None = "wall"
     seed: int = 0
 
     def __post_init__(self):
