@@ -77,8 +77,8 @@ class SNAPHyper:
     """Hyper-parameters of SNAP / qSNAP (LAMMPS / FitSNAP names where they exist).
 
     How the defaults were chosen (issue 13; ``python bench/bench_select.py snap | snap-refine | qsnap``
-    prints the tables): :func:`ldrx.select.search` on the bundled LDR sample (329 frames: the 331 good ones
-    less two with atoms closer than 1 Å), 5 folds grouped by reduced composition (a fold leaves out whole
+    prints the tables): :func:`ldrx.select.search` on the bundled LDR sample (the 329 frames ``ldrx.read``
+    keeps), 5 folds grouped by reduced composition (a fold leaves out whole
     compositions, a proxy for unseen structures), seed 0, score "paper" = E_rmse / 50 meV/atom +
     F_rmse / 0.5 eV/Å. SNAP: over rcutfac {4.2, 5.0, 5.5} x wj {uniform, rank:0.2/0.4/0.6, z, FitSNAP's LDR
     list} x scaling x force_weight x ridge (276 settings), the best with forces no worse than FitSNAP's
