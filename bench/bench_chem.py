@@ -53,7 +53,7 @@ def cv(args):
             continue
         t = time.perf_counter()
         res = sel.search(data, "snap", grid={**d, **SOLVE}, folds=5, groups="composition", score="paper", seed=0,
-                         refit=False)
+                         refit=False, repulsion=None)
         dt = time.perf_counter() - t
         r = min(res.results, key=lambda r: r["rank"])
         nf = n_features({k: v[0] for k, v in d.items()})
@@ -140,7 +140,8 @@ def radelem(args):
     grid = [{"rcutfac": [rc], "radelem": [r], **SOLVE} for rc in args.rcutfac
             for r in [None, "covalent:0.25", "covalent:0.5", "covalent:1"]]
     t = time.perf_counter()
-    res = sel.search(data, "snap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False)
+    res = sel.search(data, "snap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False,
+                     repulsion=None)
     show(res, "SNAP 2J=8 (wj rank), radelem rules, 5 folds grouped by composition, score paper")
     paired(res, "radelem")
     print(f"\n{len(res.params)} settings x 5 folds, {time.perf_counter() - t:.0f} s, {ldrx.get_num_threads()} thread(s)")

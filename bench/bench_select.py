@@ -70,7 +70,8 @@ def snap(args):
             grid.append({"rcutfac": [rc], "wj": [wj], "scaling": ["none"],
                          "force_weight": [1e-4, 3e-4, 1e-3], "ridge": [0.01, 0.03, 0.1, 0.3, 1.0]})
     t = time.perf_counter()
-    res = sel.search(data, "snap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False)
+    res = sel.search(data, "snap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False,
+                     repulsion=None)
     show(res, "SNAP 2J=8, 5 folds grouped by composition, score paper")
     best_per(res, ["rcutfac", "wj"])
     print(f"\nfull grid: {len(res.params)} settings, {len(res.params) * 5} fold fits, {time.perf_counter() - t:.0f} s")
@@ -88,7 +89,8 @@ def snap_refine(args):
         grid.append({"rcutfac": [rc], "wj": [wj], "scaling": ["none"], "force_weight": [3e-5, 1e-4, 3e-4],
                      "ridge": [0.1, 0.3, 1.0]})
     t = time.perf_counter()
-    res = sel.search(data, "snap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False)
+    res = sel.search(data, "snap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False,
+                     repulsion=None)
     show(res, "SNAP 2J=8 refined, 5 folds grouped by composition, score paper")
     best_per(res, ["rcutfac", "wj", "scaling"])
     print(f"\nfull grid: {len(res.params)} settings, {len(res.params) * 5} fold fits, {time.perf_counter() - t:.0f} s")
@@ -109,6 +111,7 @@ def qsnap(args):
         grid.append({"wj": [wj], "scaling": ["none"], "force_weight": [1e-4, 3e-4], "ridge": [0.3, 1.0, 3.0]})
     t = time.perf_counter()
     res = sel.search(data, "qsnap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False,
+                     repulsion=None,
                      rcutfac=args.rcutfac[0], progress=True)
     show(res, f"qSNAP 2J=6, rcutfac {args.rcutfac[0]}, 5 folds grouped by composition, score paper")
     best_per(res, ["wj", "scaling"])
