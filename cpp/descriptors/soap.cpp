@@ -630,6 +630,7 @@ void SoapDescriptor::fill_g(const double* gl, double kl, double* G) const {
 
 void SoapDescriptor::adjoint_pairs_raw_batch(const Work& w, const double* X, int64_t R, const double* c,
                                              const double* t, const double* q, BatchWork& bw, double* g_out) const {
+    if (!sym_ && nA_ == 1) return adjoint_batch_one_row(w, X, R, c, t, q, bw, g_out);
     // channels with neighbours (rows of D that the pair gradients read) and with density (columns of C that are
     // not zero: those plus the centre's channel, which only has the l = 0 centre term)
     std::vector<char> has_nb(nch_, 0), has_c(nch_, 0);
@@ -758,6 +759,97 @@ void SoapDescriptor::adjoint_pairs_raw_batch(const Work& w, const double* X, int
         bw.out.resize(size_t(3 * nc) * R);
         Eigen::Map<RowMat> out(bw.out.data(), 3 * nc, R);
         out.noalias() = Jt * Dch.transpose();
+        for (int64_t cc = 0; cc < nc; ++cc)
+            for (int k = 0; k < 3; ++k)
+                std::copy(bw.out.begin() + (3 * cc + k) * R, bw.out.begin() + (3 * cc + k + 1) * R,
+                          g_out + (3 * bw.cols[cc] + k) * R);
+    }
+}
+
+// Batched adjoint when the factor A has one row (nu_R, nu_S < 2, not both 0: mu1nu1 and (0, 1), (1, 0)). Then
+//   dE/dc_{u,lm} = G_{rowB(u), l} A_lm + dA_lm,   dA_lm = sum_i G_{i,l} B_{i,lm},   G_{i,l} = kl g_{(l, i)},
+// and the pair gradient of neighbour e (channel a) contracts J_e = dc/dvec over m and over n first:
+//   g_e = sum_{n,l} G_{rowB(a,n), l} JA_e[n,l] + sum_lm dA_lm JS_e[lm],
+//   JA_e[n,l] = dfR_nl u (sum_m A_lm Y_lm) + fR_nl (sum_m A_lm dY_lm),  JS_e[lm] = (sum_n dfR_nl) u Y_lm + (sum_n fR_nl) dY_lm,
+// two GEMMs per channel of inner sizes n_max (l_max+1) and (l_max+1)^2 instead of n_max (l_max+1)^2.
+void SoapDescriptor::adjoint_batch_one_row(const Work& w, const double* X, int64_t R, const double* c, const double* t,
+                                           const double* q, BatchWork& bw, double* g_out) const {
+    const int L1 = L_ + 1, NL = N_ * L1;
+    // G [l][r][i] = c_r kl (x_r - t_r q)_{(l, i)}
+    bw.Xc.resize(size_t(L1) * R * nB_);
+    for (int l = 0; l <= L_; ++l)
+        for (int64_t r = 0; r < R; ++r) {
+            const double* xl = X + r * size_ + l * npair_;
+            double* dst = bw.Xc.data() + (size_t(l) * R + r) * nB_;
+            const double f = c[r] * kl_[l];
+            if (q) {
+                const double* ql = q + l * npair_;
+                const double tr = t[r];
+                for (int i = 0; i < nB_; ++i) dst[i] = f * (xl[i] - tr * ql[i]);
+            } else {
+                for (int i = 0; i < nB_; ++i) dst[i] = f * xl[i];
+            }
+        }
+    // dA [R, LM]
+    bw.DQ.resize(size_t(R) * LM_);
+    for (int l = 0; l <= L_; ++l) {
+        const int w2 = 2 * l + 1;
+        Eigen::Map<const RowMat> Gl(bw.Xc.data() + size_t(l) * R * nB_, R, nB_);
+        CStridedMap Bl(w.B.data() + l * l, nB_, w2, Eigen::OuterStride<>(LM_));
+        StridedMap dA(bw.DQ.data() + l * l, R, w2, Eigen::OuterStride<>(LM_));
+        dA.noalias() = Gl * Bl;
+    }
+    const double* A = w.A.data();
+    std::vector<char> has_nb(nch_, 0);
+    for (int64_t e = 0; e < w.nb; ++e) has_nb[w.ch[e]] = 1;
+    for (int ch = 0; ch < nch_; ++ch) {
+        if (!has_nb[ch]) continue;
+        bw.cols.clear();
+        for (int64_t e = 0; e < w.nb; ++e)
+            if (w.ch[e] == ch) bw.cols.push_back(e);
+        const int64_t nc = bw.cols.size();
+        // GA [R, N (L+1)]: column n (L+1) + l = G[l][r][rowB(ch, n)]
+        bw.Gq.resize(size_t(R) * NL);
+        for (int64_t r = 0; r < R; ++r)
+            for (int n = 0; n < N_; ++n) {
+                const int i = rowB_[ch * N_ + n];
+                for (int l = 0; l <= L_; ++l) bw.Gq[r * NL + n * L1 + l] = bw.Xc[(size_t(l) * R + r) * nB_ + i];
+            }
+        // JA [3 nc, N (L+1)] and JS [3 nc, LM]
+        bw.J.resize(size_t(3 * nc) * NL);
+        bw.Cc.resize(size_t(3 * nc) * LM_);
+        for (int64_t cc = 0; cc < nc; ++cc) {
+            const int64_t e = bw.cols[cc];
+            const double* fR = &w.fR[e * NL];
+            const double* dfR = &w.dfR[e * NL];
+            const double* Y = &w.Y[e * LM_];
+            const double* dY = &w.dY[3 * e * LM_];
+            const double ir = 1.0 / w.r[e];
+            const double u[3] = {w.vec[3 * e] * ir, w.vec[3 * e + 1] * ir, w.vec[3 * e + 2] * ir};
+            for (int l = 0; l <= L_; ++l) {
+                double AY = 0.0, AdY[3] = {0.0, 0.0, 0.0}, sf = 0.0, sdf = 0.0;
+                for (int lm = l * l; lm < (l + 1) * (l + 1); ++lm) {
+                    AY += A[lm] * Y[lm];
+                    for (int k = 0; k < 3; ++k) AdY[k] += A[lm] * dY[3 * lm + k];
+                }
+                for (int n = 0; n < N_; ++n) {
+                    sf += fR[l * N_ + n];
+                    sdf += dfR[l * N_ + n];
+                }
+                for (int k = 0; k < 3; ++k) {
+                    double* ja = bw.J.data() + (3 * cc + k) * NL;
+                    for (int n = 0; n < N_; ++n) ja[n * L1 + l] = dfR[l * N_ + n] * u[k] * AY + fR[l * N_ + n] * AdY[k];
+                    double* js = bw.Cc.data() + (3 * cc + k) * LM_;
+                    for (int lm = l * l; lm < (l + 1) * (l + 1); ++lm) js[lm] = sdf * u[k] * Y[lm] + sf * dY[3 * lm + k];
+                }
+            }
+        }
+        Eigen::Map<const RowMat> JA(bw.J.data(), 3 * nc, NL), JS(bw.Cc.data(), 3 * nc, LM_);
+        Eigen::Map<const RowMat> GA(bw.Gq.data(), R, NL), dA(bw.DQ.data(), R, LM_);
+        bw.out.resize(size_t(3 * nc) * R);
+        Eigen::Map<RowMat> out(bw.out.data(), 3 * nc, R);
+        out.noalias() = JA * GA.transpose();
+        out.noalias() += JS * dA.transpose();
         for (int64_t cc = 0; cc < nc; ++cc)
             for (int k = 0; k < 3; ++k)
                 std::copy(bw.out.begin() + (3 * cc + k) * R, bw.out.begin() + (3 * cc + k + 1) * R,

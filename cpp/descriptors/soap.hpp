@@ -134,6 +134,9 @@ public:
     };
     void adjoint_pairs_raw_batch(const Work& w, const double* X, int64_t R, const double* c, const double* t,
                                  const double* q, BatchWork& bw, double* g_out) const;
+    // The same when the factor A has one row (mu1nu1, (0, 1), (1, 0)): contracted over m and n before the GEMMs.
+    void adjoint_batch_one_row(const Work& w, const double* X, int64_t R, const double* c, const double* t,
+                               const double* q, BatchWork& bw, double* g_out) const;
 
 private:
     void build_radial();
