@@ -140,7 +140,7 @@ def test_compressed_is_the_contraction_of_the_full_spectrum(frames):
     np.testing.assert_allclose(s02.compute(frames), ref.reshape(len(G), -1), atol=1e-12 * np.abs(ref).max())
 
 
-@pytest.mark.parametrize("nu", [(1, 1), (0, 2), (2, 1), (1, 0)])
+@pytest.mark.parametrize("nu", [(1, 1), (0, 2), (2, 1), (1, 0), (0, 1)])
 @pytest.mark.parametrize("normalize", [False, True])
 def test_compressed_tangent_backward_fd(frames, nu, normalize):
     desc = SOAP(SPECIES, r_cut=4.0, n_max=3, l_max=2, atom_sigma=0.5, normalize=normalize, nu_R=nu[0], nu_S=nu[1])

@@ -580,6 +580,55 @@ void SoapDescriptor::coefficient_cotangent(const Work& w, const double* gp, doub
 }
 
 void SoapDescriptor::adjoint_pairs_raw(Work& w, const double* gp, double* g_out) const {
+    if (!sym_ && nA_ == 1) {
+        // factor A has one row: contract over m and n per neighbour (see adjoint_batch_one_row), with
+        // G_{i,l} = kl g_{(l, i)} and dA_lm = sum_i G_{i,l} B_{i,lm}
+        const int L1 = L_ + 1;
+        w.D.assign(size_t(nB_) * L1 + LM_, 0.0);
+        double* G = w.D.data();        // [i][l]
+        double* dA = G + size_t(nB_) * L1;
+        for (int l = 0; l <= L_; ++l)
+            for (int i = 0; i < nB_; ++i) {
+                const double gi = kl_[l] * gp[l * npair_ + i];
+                G[i * L1 + l] = gi;
+                const double* Bi = w.B.data() + size_t(i) * LM_;
+                for (int lm = l * l; lm < (l + 1) * (l + 1); ++lm) dA[lm] += gi * Bi[lm];
+            }
+        const double* A = w.A.data();
+        const int NL = N_ * L1;
+        for (int64_t e = 0; e < w.nb; ++e) {
+            const double* fR = &w.fR[e * NL];
+            const double* dfR = &w.dfR[e * NL];
+            const double* Y = &w.Y[e * LM_];
+            const double* dY = &w.dY[3 * e * LM_];
+            const int* rb = rowB_.data() + size_t(w.ch[e]) * N_;
+            double rad = 0.0, gx = 0.0, gy = 0.0, gz = 0.0;
+            for (int l = 0; l <= L_; ++l) {
+                // sum_n G_{rowB(a,n), l} (dfR, fR) and (sum_n dfR, sum_n fR)
+                double gd = 0.0, gf = 0.0, sd = 0.0, sf = 0.0;
+                for (int n = 0; n < N_; ++n) {
+                    const double gi = G[rb[n] * L1 + l];
+                    gd += gi * dfR[l * N_ + n];
+                    gf += gi * fR[l * N_ + n];
+                    sd += dfR[l * N_ + n];
+                    sf += fR[l * N_ + n];
+                }
+                for (int lm = l * l; lm < (l + 1) * (l + 1); ++lm) {
+                    const double a = gd * A[lm] + sd * dA[lm];   // times u Y_lm
+                    const double b = gf * A[lm] + sf * dA[lm];   // times dY_lm
+                    rad += a * Y[lm];
+                    gx += b * dY[3 * lm];
+                    gy += b * dY[3 * lm + 1];
+                    gz += b * dY[3 * lm + 2];
+                }
+            }
+            const double ir = 1.0 / w.r[e];
+            g_out[3 * e] = rad * w.vec[3 * e] * ir + gx;
+            g_out[3 * e + 1] = rad * w.vec[3 * e + 1] * ir + gy;
+            g_out[3 * e + 2] = rad * w.vec[3 * e + 2] * ir + gz;
+        }
+        return;
+    }
     w.D.resize(size_t(K_) * LM_);
     coefficient_cotangent(w, gp, w.D.data());
     pair_gradients(w, w.D.data(), g_out);
