@@ -14,7 +14,7 @@ SOAP presets (all with the same n_max, l_max, --n-max / --l-max):
     mu1nu1          11 channels, Darby et al.'s nu_R = 1, nu_S = 1 compression (length 11 n_max (l_max+1))
     mu1nu1-grouped  Li | O | TM channels and nu_R = 1, nu_S = 1
 The --soap table adds test* (the test frames the model flags as extrapolations left out, ldrx.evaluate) and the
-SOAP time per atom (forward; forward + backward) on the first 20 training frames.
+SOAP time per atom (forward; forward + backward; medians of 3) on the first 20 training frames.
 """
 import argparse
 import json
@@ -76,17 +76,20 @@ def run(variant, n_sparse, full, synthetic=0, radial_basis="gto", soap=None, n_m
                 out["left_out"] = name[len("test* "):]
         out.setdefault("test*_E_meV_atom", out["test_E_meV_atom"])
         out.setdefault("test*_F_eV_A", out["test_F_eV_A"])
-        # SOAP time per atom on the first 20 training frames (the model's descriptor, one run each after a warm-up)
+        # SOAP time per atom on the first 20 training frames (the model's descriptor; medians of 3 runs)
         sub, desc = train[:20], model.descriptor
-        desc.compute(sub)
-        t = time.perf_counter()
         q = desc.compute(sub)
-        out["fwd_us_atom"] = (time.perf_counter() - t) / sub.n_atoms * 1e6
         g = np.random.default_rng(0).normal(size=q.shape)
-        t = time.perf_counter()
-        desc.compute(sub)
-        desc.backward(sub, g)
-        out["fwdbwd_us_atom"] = (time.perf_counter() - t) / sub.n_atoms * 1e6
+
+        def med(fn):
+            ts = []
+            for _ in range(3):
+                t = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t)
+            return float(np.median(ts)) / sub.n_atoms * 1e6
+        out["fwd_us_atom"] = med(lambda: desc.compute(sub))
+        out["fwdbwd_us_atom"] = med(lambda: (desc.compute(sub), desc.backward(sub, g)))
         out["peak_MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(out))
         return
