@@ -107,16 +107,17 @@ def test_bad_input(emt_data):
         GAP(n_max=3, l_max=2, r_cut=4.0, n_sparse=500).fit(emt_data)
 
 
-@pytest.mark.parametrize("forces", [False, True])
-def test_agrees_with_quip_gap_fit(forces, tmp_path):
+@pytest.mark.parametrize("forces, nu", [(False, (2, 2)), (True, (2, 2)), (True, (1, 1))])
+def test_agrees_with_quip_gap_fit(forces, nu, tmp_path):
     """GAP-E / GAP-EF with QUIP's equispaced SOAP and the same sparse points as gap_fit (INDEX_FILE): held-out
-    predictions of ldrx and quippy's Potential agree within 1e-6 eV/atom (measured ~5e-9) and 1e-5 eV/Å."""
+    predictions of ldrx and quippy's Potential agree within 1e-6 eV/atom (measured ~5e-9) and 1e-5 eV/Å; also
+    with the mu1nu1 compression (gap_fit's soap nu_R=1 nu_S=1)."""
     pytest.importorskip("quippy")
     import sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from quip_gap_check import compare
     r = compare(n_frames=14, n_test=4, n_max=4, l_max=3, n_sparse=12, sigma_force=0.1 if forces else None,
-                workdir=str(tmp_path), verbose=False)
+                workdir=str(tmp_path), verbose=False, nu=nu)
     assert r["E_spread_eV_atom"] > 1e-3          # the labels are not trivial
     assert r["dE_eV_atom"] < 1e-6
     assert r["dF_eV_A"] < 1e-5
