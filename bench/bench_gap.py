@@ -13,6 +13,7 @@ SOAP presets (all with the same n_max, l_max, --n-max / --l-max):
     grouped         channels Li | O | TM (element grouping), full power spectrum
     mu1nu1          11 channels, Darby et al.'s nu_R = 1, nu_S = 1 compression (length 11 n_max (l_max+1))
     mu1nu1-grouped  Li | O | TM channels and nu_R = 1, nu_S = 1
+    nuRS[-grouped]  any nu_R = R, nu_S = S (nu11 = mu1nu1, nu22 = full)
 The --soap table adds test* (the test frames the model flags as extrapolations left out, ldrx.evaluate) and the
 SOAP time per atom (forward; forward + backward; medians of 3) on the first 20 training frames.
 """
@@ -34,6 +35,10 @@ EL = ["Li", "O", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu"]
 GROUPED = {e: (0 if e == "Li" else 1 if e == "O" else 2) for e in EL}
 PRESETS = {"full": dict(compression=None), "grouped": dict(compression=GROUPED),
            "mu1nu1": dict(compression=None, nu_R=1, nu_S=1), "mu1nu1-grouped": dict(compression=GROUPED, nu_R=1, nu_S=1)}
+for _r in range(3):          # nuRS and nuRS-grouped: any (nu_R, nu_S)
+    for _s in range(3):
+        PRESETS[f"nu{_r}{_s}"] = dict(compression=None, nu_R=_r, nu_S=_s)
+        PRESETS[f"nu{_r}{_s}-grouped"] = dict(compression=GROUPED, nu_R=_r, nu_S=_s)
 
 
 def run(variant, n_sparse, full, synthetic=0, radial_basis="gto", soap=None, n_max=8, l_max=6):
@@ -111,7 +116,7 @@ def main():
     ap.add_argument("--synthetic", type=int, default=0, help="frames of bench/synthetic.py's set instead of the LDR sample")
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the fits")
     ap.add_argument("--radial-basis", default="gto")
-    ap.add_argument("--soap", nargs="+", default=None, choices=sorted(PRESETS),
+    ap.add_argument("--soap", nargs="+", default=None, choices=list(PRESETS), metavar="PRESET",
                     help="SOAP presets for the length / accuracy table (see the module docstring)")
     ap.add_argument("--n-max", type=int, default=8)
     ap.add_argument("--l-max", type=int, default=6)
