@@ -53,7 +53,7 @@ def cv(args):
             continue
         t = time.perf_counter()
         res = sel.search(data, "snap", grid={**d, **SOLVE}, folds=5, groups="composition", score="paper", seed=0,
-                         refit=False)
+                         refit=False, repulsion=None)
         dt = time.perf_counter() - t
         r = min(res.results, key=lambda r: r["rank"])
         nf = n_features({k: v[0] for k, v in d.items()})
@@ -82,10 +82,9 @@ def cv(args):
 def split(args):
     import ldrx
     import ldrx.evaluate as ev
-    data = sample(all_frames=True)
+    data = sample()
     train, test = data.split(0.1, seed=0)
-    good = ~np.isfinite(test.closest_pairs(1.0)[0])
-    rows = {}
+    rows, flagged = {}, set()
     cases = {"snap 2J=8 defaults": {}, "snap 2J=8 radelem covalent:0.25": dict(radelem="covalent:0.25"),
              "snap 2J=4": dict(twojmax=4), "snap 2J=4 chem Li/O/TM": dict(twojmax=4, chem=LI_O_TM),
              "snap 2J=4 chem Li/O/TM bnormflag": dict(twojmax=4, chem=LI_O_TM, bnormflag=True)}
@@ -98,11 +97,13 @@ def split(args):
             m = ldrx.fit(train, model="snap", progress=False, **hyper)
         dt = time.perf_counter() - t
         rows[f"{name} ({m.ncoeff} comp., fit {dt:.0f} s) test"] = ev.metrics(m, test)
-        rows[f"{name} ({m.ncoeff} comp., fit {dt:.0f} s) test*"] = ev.metrics(m, test[good])
+        clean, out = ev.in_domain(m, test)
+        flagged.update(i.split("/")[-1] for i in out)
+        rows[f"{name} ({m.ncoeff} comp., fit {dt:.0f} s) test*"] = ev.metrics(m, clean)
         print(f"{name}: {m.ncoeff} components, fit {dt:.1f} s", flush=True)
     print(ev.table(rows, title=f"LDR sample, 90:10 split (seed 0): {len(train)} train / {len(test)} test frames, "
-                               f"{ldrx.get_num_threads()} thread(s); test* leaves out {int((~good).sum())} frame(s) with "
-                               f"atoms closer than 1 Å"))
+                               f"{ldrx.get_num_threads()} thread(s); test* leaves out the frames each model flags as "
+                               f"extrapolations (any of: {sorted(flagged)})"))
 
 
 def paired(res, key):
@@ -139,7 +140,8 @@ def radelem(args):
     grid = [{"rcutfac": [rc], "radelem": [r], **SOLVE} for rc in args.rcutfac
             for r in [None, "covalent:0.25", "covalent:0.5", "covalent:1"]]
     t = time.perf_counter()
-    res = sel.search(data, "snap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False)
+    res = sel.search(data, "snap", grid=grid, folds=5, groups="composition", score="paper", seed=0, refit=False,
+                     repulsion=None)
     show(res, "SNAP 2J=8 (wj rank), radelem rules, 5 folds grouped by composition, score paper")
     paired(res, "radelem")
     print(f"\n{len(res.params)} settings x 5 folds, {time.perf_counter() - t:.0f} s, {ldrx.get_num_threads()} thread(s)")

@@ -190,7 +190,7 @@ def test_model_repr(fitted):
     m = ldrx.load(fitted)
     r = repr(m)
     assert r.startswith("<ANN ann: species ") and "Li" in r and f"{m.n_parameters} parameters" in r
-    assert "trained on 27 frames" in r and "no repulsive baseline" in r   # the ZBL baseline is opt-in
+    assert "trained on 27 frames" in r and "pair wall" in r   # the default repulsive baseline (repulsion="wall")
     assert "not fitted" in repr(ldrx.models.make_model("snap"))
 
 

@@ -67,11 +67,15 @@ def test_molecule_block():
 def test_example_data_and_broken_frames():
     folder = example_data_path()
     assert len(list(folder.glob("*.xsf"))) == 334
-    with pytest.raises(DataError, match=r"2188.xsf.*0.0769 Å apart"):
+    with pytest.raises(DataError, match=r"13.xsf.*Li-Mn pair is 0.767 Å apart, 0.29 x the sum of their covalent radii"):
         ldrx.read(folder)
-    with pytest.warns(UserWarning, match="skipped 3 bad frame"):
+    with pytest.warns(UserWarning, match="skipped 5 bad frame"):
         d = ldrx.read(folder, on_error="skip")
-    assert len(d) == 331 and sorted(s.split("/")[-1] for s, _ in d.skipped) == ["2188.xsf", "2218.xsf", "2225.xsf"]
+    assert len(d) == 329
+    assert sorted(s.split("/")[-1] for s, _ in d.skipped) == ["13.xsf", "2188.xsf", "2218.xsf", "2225.xsf", "954.xsf"]
+    assert "Li-Ni pair is 0.658 Å apart, 0.26 x" in dict((s.split("/")[-1], r) for s, r in d.skipped)["954.xsf"]
+    with pytest.warns(UserWarning, match="skipped 3 bad frame"):   # the absolute 0.5 Å check alone
+        assert len(ldrx.read(folder, on_error="skip", covalent_fraction=None)) == 331
     why = dict((s.split("/")[-1], r) for s, r in d.skipped)["2225.xsf"]
     assert "0.0157 Å" in why
     assert d.species == [3, 8, 21, 22, 23, 24, 25, 26, 27, 28, 29]
@@ -137,7 +141,7 @@ def test_split_is_reproducible_and_disjoint(ldr_sample):
     a_tr, a_te = ldr_sample.split(0.1, seed=0)
     b_tr, b_te = ldr_sample.split(0.1, seed=0)
     assert a_te.ids == b_te.ids and a_tr.ids == b_tr.ids
-    assert len(a_te) == 33 and len(a_tr) == 298
+    assert len(a_te) == 33 and len(a_tr) == 296
     assert not set(a_te.ids) & set(a_tr.ids)
     c_tr, c_te = ldr_sample.split(0.1, seed=1)
     assert c_te.ids != a_te.ids
@@ -200,3 +204,20 @@ def test_core_view_follows_the_arrays(ldr_sample):
     d.numbers = d.numbers[:-1]
     with pytest.raises(DataError, match="numbers has"):
         c.compute(d)
+
+
+def test_pairs_closer_than_half_their_covalent_radii_are_bad(tmp_path):
+    """A Li-Ni pair at 0.9 Å passes the absolute 0.5 Å check but is 0.36 x the sum of the covalent radii
+    (1.28 + 1.24 Å): an impossible geometry, refused by name; at 1.5 Å (0.6 x) the frame is read."""
+    for d, bad in ((0.9, True), (1.5, False)):
+        pos = np.array([[0, 0, 0], [d, 0, 0], [0, 2.1, 0], [0, 0, 2.1]], float)
+        path = tmp_path / f"f{d}.xsf"
+        write_xsf(path, [3, 28, 8, 8], pos, cell=np.eye(3) * 6, energy=-10.0)
+        data = ldrx.read(path, covalent_fraction=None)
+        assert data.check_overlaps(0.5) == []                            # the absolute check alone passes both
+        if bad:
+            with pytest.raises(DataError, match=r"f0.9.xsf.*Li-Ni pair is 0.9 Å apart, 0.36 x the sum of their "
+                                                r"covalent radii \(2.52 Å"):
+                ldrx.read(path)
+        else:
+            assert len(ldrx.read(path)) == 1

@@ -126,7 +126,7 @@ def test_every_family_gets_the_wall_and_can_switch_it_off():
     data = ldrx.Dataset.from_atoms(random_frames(4, n_atoms=(4, 6), species=(3, 8), seed=1))
     data.energy[:] = -5.0 * data.natoms
     data.forces[:] = 0.0
-    for kind, cls in (("default", type(None)), ("wall", PairWall), ("none", type(None)), ("zbl", ZBLBaseline)):
+    for kind, cls in (("default", PairWall), ("wall", PairWall), ("none", type(None)), ("zbl", ZBLBaseline)):
         kw = {} if kind == "default" else {"repulsion": kind}
         m = ldrx.models.make_model("mtp", level=2, max_iter=2, **kw).fit(data)
         assert isinstance(m.repulsion, cls)

@@ -129,18 +129,40 @@ class Dataset:
             return DataError(f"{self._where(int(m.group(1)))}: {m.group(2)}")
         return DataError(str(exc))
 
-    def check_overlaps(self, r_min=0.5):
-        """Frames with two atoms (or periodic images) closer than `r_min` Å, as (frame, reason) pairs."""
-        dist, pairs = self.closest_pairs(r_min)
-        bad = []
-        for f in np.flatnonzero(np.isfinite(dist)):
-            i, j = pairs[f]
-            vol = abs(np.linalg.det(self.cells[f])) if self.pbc[f].all() else float("nan")
-            n = self.offsets[f + 1] - self.offsets[f]
-            extra = f"; cell volume {vol / n:.3g} Å^3 per atom" if np.isfinite(vol) else ""
-            bad.append((int(f), f"atoms {i} and {j} are {dist[f]:.3g} Å apart (closer than {r_min} Å, "
-                                f"periodic images included{extra})"))
-        return bad
+    def check_overlaps(self, r_min=0.5, covalent_fraction=None):
+        """Frames with atoms too close to be physical, as (frame, reason) pairs: two atoms (or periodic
+        images) closer than `r_min` Å, or, with `covalent_fraction`, closer than that fraction of the sum of
+        their covalent radii (Cordero et al., Dalton Trans. 2008, 2832, as ``ase.data.covalent_radii``)."""
+        bad = {}
+        if r_min:
+            dist, pairs = self.closest_pairs(r_min)
+            for f in np.flatnonzero(np.isfinite(dist)):
+                i, j = pairs[f]
+                bad[int(f)] = (f"atoms {i} and {j} are {dist[f]:.3g} Å apart (closer than {r_min} Å, "
+                               f"periodic images included{self._volume_note(f)})")
+        if covalent_fraction and len(self):
+            from ase.data import chemical_symbols, covalent_radii
+            zs = self.species
+            sums = covalent_radii[zs][:, None] + covalent_radii[zs][None, :]
+            try:
+                d = _core.pair_min_distances(self.batch(), float(covalent_fraction * sums.max()), zs)
+            except ValueError as exc:
+                raise self._frame_error(exc) from exc
+            ratio = d / sums
+            for f in np.flatnonzero((ratio < covalent_fraction).any(axis=(1, 2))):
+                if int(f) in bad:
+                    continue
+                a, b = np.unravel_index(np.argmin(ratio[f]), ratio[f].shape)
+                bad[int(f)] = (f"a {chemical_symbols[zs[a]]}-{chemical_symbols[zs[b]]} pair is {d[f, a, b]:.3g} Å "
+                               f"apart, {ratio[f, a, b]:.2f} x the sum of their covalent radii ({sums[a, b]:.3g} Å; "
+                               f"below {covalent_fraction} x no geometry is physical{self._volume_note(f)})")
+        return sorted(bad.items())
+
+    def _volume_note(self, f):
+        """'; cell volume V Å^3 per atom' for a periodic frame, else ''."""
+        if not self.pbc[f].all():
+            return ""
+        return f"; cell volume {abs(np.linalg.det(self.cells[f])) / self.natoms[f]:.3g} Å^3 per atom"
 
     # ------------------------------------------------------------------ basic properties
     def __len__(self):

@@ -70,6 +70,14 @@ def _subset_prediction(pred: Prediction, data: Dataset, keep) -> Prediction:
                       None if pred.stress is None else pred.stress[keep])
 
 
+def in_domain(model, data):
+    """(`data` without the frames `model` flags as extrapolations, their ids): the README's test*. A frame is
+    flagged when a pair of its atoms is closer than the model's training set had them (Model.check_domain)."""
+    data = as_dataset(data)
+    flagged = [f for f, _ in model.check_domain(data, warn=False)]
+    return data.subset(np.setdiff1d(np.arange(len(data)), flagged)), [data.ids[f] for f in flagged]
+
+
 def metrics_rows(model, sets: dict) -> dict:
     """{row name: errors} for {name: Dataset}, empty sets left out. Where the model flags frames as
     extrapolations (Model.check_domain), a second row 'name*' gives the errors without them, and the row

@@ -70,7 +70,7 @@ class ANNHyper:
     neighbour_cache_gb: float = 2.0   # [GB] cache neighbour lists for force training below this size
     descriptor: str = "chebyshev"     # a key of DESCRIPTORS: chebyshev (aenet; the radial_/angular_ settings above)
     descriptor_params: Optional[dict] = None  # settings of another descriptor, e.g. {"twojmax": 6} (bispectrum)
-    repulsion: Optional[str] = None  # short-range baseline (ldrx.models.repulsion), opt-in: "wall" below the training set's shortest pairs (zero on it); "zbl"; None: off
+    repulsion: Optional[str] = "wall"  # short-range baseline (ldrx.models.repulsion): "wall" below the training set's shortest pairs (zero on it); "zbl"; None: off
     seed: int = 0                     # random seed of the initial weights and of force_fraction
 
     def validate(self):

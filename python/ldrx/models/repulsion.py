@@ -1,20 +1,20 @@
 """Short-range repulsive baselines added to a model's predictions (shared by every family through
 :class:`~ldrx.models.base.Model`; the setting ``repulsion``):
 
-- ``"wall"`` (opt-in, :class:`PairWall`): a steep C2 pair wall below the training set's shortest distance of
-  each species pair: exactly zero on every training frame, so fits and their figures on the training data
-  are unchanged; it stops atoms passing through each other in MD where the model extrapolates.
+- ``"wall"`` (the default, :class:`PairWall`): a steep C2 pair wall below the training set's shortest
+  distance of each species pair: exactly zero on every training frame, so fits and their figures on the
+  training data are unchanged; it stops atoms passing through each other in MD where the model extrapolates.
 - ``"zbl"`` (opt-in, :class:`ZBLBaseline`): the ZBL universal screened nuclear repulsion, switched off
   smoothly below the shortest distance of each species pair in the training set (below).
-- ``None`` / ``"none"``: off (the default).
+- ``None`` / ``"none"``: off.
 
-Why both are opt-in (measured with ``bench/md_stability.py`` on the bundled LDR sample): the sample holds
-frames with impossible geometry and ordinary DFT energies (954.xsf: Li-Ni 0.66 Å, O-O 1.10 Å, in training;
-13.xsf: Li-Mn 0.77 Å, in the seed-0 test set). A wall that is zero on the training data sits at those
-distances and did not keep the default ANN or SNAP physical in 300 K NVT (both failed within 0.11 ps, on
-exactly those pairs), while it puts 13.xsf ~1080 eV up, which turns every full-test energy figure into
-~12,000 meV/atom. With the wall at the typical shortest distances (as if those frames were dropped), the ANNs
-stayed physical for 10 ps. So on clean data ``repulsion="wall"`` is the recommended setting for MD.
+The wall is only as good as the training set's shortest distances: one frame with an impossible geometry
+sets it where it does nothing. ``ldrx.read`` therefore refuses (or, with ``on_error="skip"``, leaves out)
+frames with two atoms closer than half the sum of their covalent radii; in the bundled LDR sample these are
+954.xsf (Li-Ni 0.66 Å, O-O 1.10 Å, with an ordinary DFT energy) and 13.xsf (Li-Mn 0.77 Å). With 954.xsf in
+the training set the wall sat at 0.66-1.10 Å for Li-Ni, Li-O and O-O and did not keep the default ANN or
+SNAP physical in 300 K NVT (both failed within 0.11 ps on exactly those pairs); without it, see
+``bench/md_stability.py`` and the README's *Models in MD*.
 
 ZBL:
 
@@ -32,10 +32,10 @@ that any baseline works) and add it at prediction (both in :class:`~ldrx.models.
 in the model file and switched off with ``repulsion=None``.
 
 Leaving out outlier frames when choosing r_outer (``outlier_fraction``) makes the baseline non-zero on
-them, and subtracting it there is harmful: LDR 954.xsf has Li-O at 0.94 Å and Li-Ni at 0.66 Å with an
-ordinary DFT energy, so its target would drop by some 100 eV, and an energies-only ANN trained on the
-sample that way had test* errors of 120 meV/atom and 4.0 eV/Å (52 and 0.97 with every frame kept). The
-default keeps every frame (0).
+them, and subtracting it there is harmful: LDR 954.xsf (now refused by ``ldrx.read``) has Li-O at 0.94 Å
+and Li-Ni at 0.66 Å with an ordinary DFT energy, so its target would drop by some 100 eV, and an
+energies-only ANN trained on the sample that way had test* errors of 120 meV/atom and 4.0 eV/Å (52 and
+0.97 with every frame kept). The default keeps every frame (0).
 
 Energy, forces and virial are analytic (one pass over a full neighbour list per frame, vectorised numpy).
 """
@@ -185,7 +185,7 @@ UNSEEN_FRACTION = 0.75  # r_wall of a pair never closer than DOMAIN_CUTOFF in tr
 
 
 class PairWall:
-    """Data-derived short-range wall (``repulsion="wall"``, opt-in): for each species
+    """Data-derived short-range wall (``repulsion="wall"``, the default): for each species
     pair (a, b) with wall radius r_wall[a, b] (Å, symmetric [S, S]),
 
         E(r) = WALL_ENERGY * ((r_wall - r) / WALL_DEPTH)^3   for r < r_wall,   0 otherwise,
@@ -254,15 +254,15 @@ class PairWall:
 
 
 KINDS = {"wall": PairWall, "zbl": ZBLBaseline}
-DEFAULT = None
+DEFAULT = "wall"
 
 
 def check_kind(kind):
-    """The repulsion setting normalised: "wall", "zbl", or None (off, the default; also "none")."""
+    """The repulsion setting normalised: "wall" (the default), "zbl", or None (off; also "none")."""
     if kind is None or (isinstance(kind, str) and kind.lower() == "none"):
         return None
     if kind not in KINDS:
-        raise ValueError(f"repulsion must be 'wall', 'zbl' or None ('none', the default), got {kind!r}")
+        raise ValueError(f"repulsion must be 'wall' (the default), 'zbl' or None ('none': off), got {kind!r}")
     return kind
 
 

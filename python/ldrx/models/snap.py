@@ -77,8 +77,8 @@ class SNAPHyper:
     """Hyper-parameters of SNAP / qSNAP (LAMMPS / FitSNAP names where they exist).
 
     How the defaults were chosen (issue 13; ``python bench/bench_select.py snap | snap-refine | qsnap``
-    prints the tables): :func:`ldrx.select.search` on the bundled LDR sample (329 frames: the 331 good ones
-    less two with atoms closer than 1 Å), 5 folds grouped by reduced composition (a fold leaves out whole
+    prints the tables): :func:`ldrx.select.search` on the bundled LDR sample (the 329 frames ``ldrx.read``
+    keeps), 5 folds grouped by reduced composition (a fold leaves out whole
     compositions, a proxy for unseen structures), seed 0, score "paper" = E_rmse / 50 meV/atom +
     F_rmse / 0.5 eV/Å. SNAP: over rcutfac {4.2, 5.0, 5.5} x wj {uniform, rank:0.2/0.4/0.6, z, FitSNAP's LDR
     list} x scaling x force_weight x ridge (276 settings), the best with forces no worse than FitSNAP's
@@ -143,9 +143,9 @@ class SNAPHyper:
                    whose info["group"] is that group.
     chunk_frames   frames per C++ call when accumulating (progress bar granularity).
     progress       show a progress bar (None: when the output is a terminal).
-    repulsion      None (default): off; "wall": a steep pair wall below the training set's shortest distance
-                   of each species pair, zero on the training data (:mod:`ldrx.models.repulsion`); "zbl": ZBL
-                   repulsion switched off there. Opt-in: see repulsion's docstring for why.
+    repulsion      "wall" (default): a steep pair wall below the training set's shortest distance of each
+                   species pair, zero on the training data (:mod:`ldrx.models.repulsion`); "zbl": ZBL
+                   repulsion switched off there; None: off.
     seed           accepted for API uniformity; the fit is deterministic.
     """
     twojmax: int | None = None
@@ -170,7 +170,7 @@ class SNAPHyper:
     group_weights: dict | None = None
     chunk_frames: int = 2000
     progress: bool | None = None
-    repulsion: str | None = None
+    repulsion: str | None = "wall"
     seed: int = 0
 
     def __post_init__(self):
