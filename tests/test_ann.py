@@ -196,10 +196,10 @@ def test_extrapolation_warning(ldr_sample, tmp_path):
     from ldrx.errors import ExtrapolationWarning
     train, test = ldr_sample.split(0.1, seed=0)
     m = ANN(epochs=1, **SMALL).fit(train)
-    with pytest.warns(ExtrapolationWarning, match=r"13.xsf \(frame \d+\): Li-Mn 0.77 Å apart \(shortest in the training set: 2.46 Å\)"):
+    with pytest.warns(ExtrapolationWarning, match=r"3962.xsf \(frame \d+\): Li-Ti 2.28 Å apart \(shortest in the training set: 2.65 Å\)"):
         m.predict(test)
     found = m.check_domain(test, warn=False)
-    assert [test.ids[f].split("/")[-1] for f, _ in found] == ["13.xsf"]
+    assert [test.ids[f].split("/")[-1] for f, _ in found] == ["3962.xsf"]
     assert m.check_domain(train, warn=False) == []
     m.save(tmp_path / "m.ldrx")
     np.testing.assert_array_equal(ldrx.load(tmp_path / "m.ldrx").domain_min_distance, m.domain_min_distance)

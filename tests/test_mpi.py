@@ -106,8 +106,10 @@ def test_ranks_equal_a_serial_fit(mpi_results):
 
 
 def _folder(tmp_path, n, bad=None):
-    """The first n sample frames, frame `bad` cut short."""
-    src = sorted(ldrx.io.example_data_path().glob("*.xsf"), key=ldrx.io._natural_key)[:n]
+    """The first n good sample frames (ldrx.read refuses 13.xsf, the first file), frame `bad` cut short."""
+    refused = {"13.xsf", "954.xsf", "2188.xsf", "2218.xsf", "2225.xsf"}
+    src = [f for f in sorted(ldrx.io.example_data_path().glob("*.xsf"), key=ldrx.io._natural_key)
+           if f.name not in refused][:n]
     for i, f in enumerate(src):
         text = f.read_text()
         (tmp_path / f"{i:02d}.xsf").write_text(text[:len(text) // 2] if i == bad else text)

@@ -13,8 +13,11 @@ sets it where it does nothing. ``ldrx.read`` therefore refuses (or, with ``on_er
 frames with two atoms closer than half the sum of their covalent radii; in the bundled LDR sample these are
 954.xsf (Li-Ni 0.66 Å, O-O 1.10 Å, with an ordinary DFT energy) and 13.xsf (Li-Mn 0.77 Å). With 954.xsf in
 the training set the wall sat at 0.66-1.10 Å for Li-Ni, Li-O and O-O and did not keep the default ANN or
-SNAP physical in 300 K NVT (both failed within 0.11 ps on exactly those pairs); without it, see
-``bench/md_stability.py`` and the README's *Models in MD*.
+SNAP physical in 300 K NVT (both failed within 0.11 ps on exactly those pairs). With it refused, the
+default SNAP stays physical for 10 ps with the wall and not without it; an ANN trained on forces no longer
+collapses; an energies-only ANN is not an MD potential whatever the baseline (``bench/md_stability.py``,
+README *Models in MD*). On test frames with pairs closer than any training frame the wall moves energies
+towards DFT and forces away from it (``bench/wall_accuracy.py``).
 
 ZBL:
 
