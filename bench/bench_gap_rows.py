@@ -2,6 +2,7 @@
 adjoint per sparse point per centre), side by side on the same frames, plus prediction (energies + forces).
 
     PYTHONPATH=python OMP_NUM_THREADS=1 python bench/bench_gap_rows.py [--frames 8] [--n-sparse 100] [--full-species]
+                                                                       [--nu 11]   # mu1nu1 (Darby et al.)
 
 SOAP n_max 8, l_max 6, r_c 5 Å, atom_sigma 0.5, zeta 4, first frames of the bundled LDR sample; sparse points: random
 environments of those frames (n_sparse per species). Prints ms per atom for energy rows (KE) and energy+force rows
@@ -26,13 +27,15 @@ def main():
     ap.add_argument("--n-sparse", type=int, default=100)
     ap.add_argument("--full-species", action="store_true")
     ap.add_argument("--radial-basis", default="gto")
+    ap.add_argument("--nu", default="22", help="nu_R nu_S as two digits: 22 full spectrum, 11 mu1nu1")
     a = ap.parse_args()
+    nu = dict(nu_R=int(a.nu[0]), nu_S=int(a.nu[1]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = ldrx.read(ldrx.io.example_data_path(), on_error="skip")
     part = data[: a.frames]
     comp = None if a.full_species else {e: (0 if e == "Li" else 1 if e == "O" else 2) for e in EL}
-    d = SOAP(EL, r_cut=5.0, n_max=8, l_max=6, atom_sigma=0.5, radial_basis=a.radial_basis, compression=comp)
+    d = SOAP(EL, r_cut=5.0, n_max=8, l_max=6, atom_sigma=0.5, radial_basis=a.radial_basis, compression=comp, **nu)
     q = d.compute(data[:40])
     numbers = data[:40].numbers
     rng = np.random.default_rng(0)
@@ -60,7 +63,7 @@ def main():
         print(f"| {'KE+KF+KV' if forces else 'KE'} | {1e3 * t0 / n:.3g} | {1e3 * t1 / n:.3g} | {t0 / t1:.2f}x | {diff:.1e} |")
     # prediction (energies, forces, virials): former numpy kernel + descriptor backward vs one C++ pass
     from ldrx.models.gap import GAP
-    model = GAP(n_max=8, l_max=6, r_cut=5.0, atom_sigma=0.5, zeta=4, radial_basis=a.radial_basis, compression=comp)
+    model = GAP(n_max=8, l_max=6, r_cut=5.0, atom_sigma=0.5, zeta=4, radial_basis=a.radial_basis, compression=comp, **nu)
     model.species = list(d.species)
     model._make_descriptor()
     model.sparse_points, model.m_offsets = X, offs

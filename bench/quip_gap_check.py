@@ -53,18 +53,20 @@ def gap_fit_binary():
 
 
 def compare(n_frames=24, n_test=6, n_max=6, l_max=4, r_cut=4.5, atom_sigma=0.5, zeta=4, delta=0.5, n_sparse=20,
-            sigma_energy=0.002, sigma_force=None, e0=(-1.5, -2.5), seed=0, workdir=None, verbose=True):
+            sigma_energy=0.002, sigma_force=None, e0=(-1.5, -2.5), seed=0, workdir=None, verbose=True, nu=(2, 2)):
     """Fit both codes on the same random Li/O data; returns dict of the largest |ldrx - QUIP| energy (eV/atom) and
     force (eV/Å) differences on held-out frames, plus timings."""
     frames = labelled_frames(n_frames + n_test, seed)
     return fit_both(frames[:n_frames], frames[n_frames:], {"Li": e0[0], "O": e0[1]}, n_max=n_max, l_max=l_max,
                     r_cut=r_cut, atom_sigma=atom_sigma, zeta=zeta, delta=delta, n_sparse=n_sparse,
-                    sigma_energy=sigma_energy, sigma_force=sigma_force, seed=seed, workdir=workdir, verbose=verbose)
+                    sigma_energy=sigma_energy, sigma_force=sigma_force, seed=seed, workdir=workdir, verbose=verbose,
+                    nu=nu)
 
 
 def fit_both(train_at, test_at, e0, n_max=6, l_max=4, r_cut=4.5, atom_sigma=0.5, zeta=4, delta=0.5, n_sparse=20,
-             sigma_energy=0.002, sigma_force=None, seed=0, workdir=None, verbose=True):
-    """gap_fit and ldrx on the same labelled ASE frames; e0 {element: eV} names the species (all of them)."""
+             sigma_energy=0.002, sigma_force=None, seed=0, workdir=None, verbose=True, nu=(2, 2)):
+    """gap_fit and ldrx on the same labelled ASE frames; e0 {element: eV} names the species (all of them).
+    nu = (nu_R, nu_S): the SOAP compression of Darby et al. (QUIP's soap nu_R, nu_S; (2, 2) the full spectrum)."""
     import ase.io
     from ase.data import atomic_numbers
     import ldrx
@@ -88,7 +90,8 @@ def fit_both(train_at, test_at, e0, n_max=6, l_max=4, r_cut=4.5, atom_sigma=0.5,
     zs = " ".join(str(z) for z in species)
     soap = (f"soap cutoff={r_cut} cutoff_transition_width=0.5 l_max={l_max} n_max={n_max} atom_sigma={atom_sigma} "
             f"n_species={len(species)} species_Z={{{{{zs}}}}} radial_basis=EQUISPACED_GAUSS covariance_type=dot_product "
-            f"zeta={zeta} delta={delta} add_species=F sparse_method=INDEX_FILE")
+            f"zeta={zeta} delta={delta} add_species=F sparse_method=INDEX_FILE"
+            + ("" if tuple(nu) == (2, 2) else f" nu_R={nu[0]} nu_S={nu[1]}"))
     gap = " : ".join(f"{soap} Z={z} n_sparse={len(np.loadtxt(files[z], ndmin=1))} sparse_file={os.path.basename(files[z])}"
                      for z in species)
     sf = 0.1 if sigma_force is None else sigma_force
@@ -113,7 +116,7 @@ def fit_both(train_at, test_at, e0, n_max=6, l_max=4, r_cut=4.5, atom_sigma=0.5,
     model = ldrx.fit(train, model="gap", radial_basis="equispaced", n_max=n_max, l_max=l_max, r_cut=r_cut,
                      atom_sigma=atom_sigma, cutoff_width=0.5, zeta=zeta, delta=delta, sparse_atoms=sparse,
                      sigma_energy=sigma_energy, sigma_force=sigma_force, sparse_jitter=1e-10 / delta ** 2,
-                     reference_energies=dict(e0), progress=False)
+                     reference_energies=dict(e0), progress=False, nu_R=nu[0], nu_S=nu[1])
     t_ldrx = time.perf_counter() - t
     pot = Potential(param_filename=xml)
     test = ldrx.Dataset.from_atoms(test_at)
@@ -144,6 +147,7 @@ def main():
     ap.add_argument("--l-max", type=int, default=4)
     ap.add_argument("--n-sparse", type=int, default=20)
     ap.add_argument("--forces", action="store_true", help="fit forces too (GAP-EF, sigma_force 0.1 eV/Å)")
+    ap.add_argument("--nu", default="22", help="SOAP nu_R nu_S as two digits (22 full spectrum, 11 mu1nu1)")
     ap.add_argument("--synthetic", type=int, default=0,
                     help="instead of the Li/O set: the first N frames of bench/synthetic.py's 11-element set "
                          "(r_c 5, atom_sigma 0.5; --test more frames held out)")
@@ -155,9 +159,10 @@ def main():
         el = ["Li", "O", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu"]
         fit_both(frames[:a.synthetic], frames[a.synthetic:], {e: 0.0 for e in el}, n_max=a.n_max, l_max=a.l_max,
                  r_cut=5.0, atom_sigma=0.5, zeta=4, delta=1.0, n_sparse=a.n_sparse,
-                 sigma_energy=0.005, sigma_force=0.1 if a.forces else None)
+                 sigma_energy=0.005, sigma_force=0.1 if a.forces else None, nu=(int(a.nu[0]), int(a.nu[1])))
         return
-    compare(a.frames, a.test, a.n_max, a.l_max, n_sparse=a.n_sparse, sigma_force=0.1 if a.forces else None)
+    compare(a.frames, a.test, a.n_max, a.l_max, n_sparse=a.n_sparse, sigma_force=0.1 if a.forces else None,
+            nu=(int(a.nu[0]), int(a.nu[1])))
 
 
 if __name__ == "__main__":

@@ -107,16 +107,17 @@ def test_bad_input(emt_data):
         GAP(n_max=3, l_max=2, r_cut=4.0, n_sparse=500).fit(emt_data)
 
 
-@pytest.mark.parametrize("forces", [False, True])
-def test_agrees_with_quip_gap_fit(forces, tmp_path):
+@pytest.mark.parametrize("forces, nu", [(False, (2, 2)), (True, (2, 2)), (True, (1, 1))])
+def test_agrees_with_quip_gap_fit(forces, nu, tmp_path):
     """GAP-E / GAP-EF with QUIP's equispaced SOAP and the same sparse points as gap_fit (INDEX_FILE): held-out
-    predictions of ldrx and quippy's Potential agree within 1e-6 eV/atom (measured ~5e-9) and 1e-5 eV/Å."""
+    predictions of ldrx and quippy's Potential agree within 1e-6 eV/atom (measured ~5e-9) and 1e-5 eV/Å; also
+    with the mu1nu1 compression (gap_fit's soap nu_R=1 nu_S=1)."""
     pytest.importorskip("quippy")
     import sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from quip_gap_check import compare
     r = compare(n_frames=14, n_test=4, n_max=4, l_max=3, n_sparse=12, sigma_force=0.1 if forces else None,
-                workdir=str(tmp_path), verbose=False)
+                workdir=str(tmp_path), verbose=False, nu=nu)
     assert r["E_spread_eV_atom"] > 1e-3          # the labels are not trivial
     assert r["dE_eV_atom"] < 1e-6
     assert r["dF_eV_A"] < 1e-5
@@ -191,3 +192,58 @@ def test_long_descriptors_predict_through_the_blocked_path(emt_data, model_ef, m
     assert called
     np.testing.assert_allclose(e0, e1, rtol=0, atol=1e-10 * np.abs(e1).max())
     np.testing.assert_allclose(F0, F1, rtol=0, atol=1e-10 * np.abs(F1).max())
+
+
+@pytest.mark.parametrize("nu", [(1, 1), (0, 1), (1, 0), (0, 2), (2, 1), (0, 0)])
+def test_compressed_soap_batched_rows_match_reference(nu):
+    """With a compressed power spectrum (Darby et al.'s nu_R, nu_S; element grouping combined) the batched
+    covariance rows (energies, forces, virials) equal the one-adjoint-per-sparse-point reference, which the SOAP
+    finite-difference tests cover."""
+    from ldrx import _core
+    from ldrx.descriptors import SOAP
+    fr = random_frames(n_frames=3, n_atoms=(8, 14), species=(3, 8, 25, 28), seed=5, density=0.07)
+    data = ldrx.Dataset.from_atoms(fr)
+    d = SOAP([3, 8, 25, 28], r_cut=4.0, n_max=3, l_max=2, atom_sigma=0.5, nu_R=nu[0], nu_S=nu[1],
+             compression={"Li": 0, "O": 1, "Mn": 2, "Ni": 2})
+    q = d.compute(data)
+    rng = np.random.default_rng(0)
+    X, offs = [], [0]
+    for z in d.species:
+        idx = np.flatnonzero(data.numbers == z)
+        pick = rng.choice(idx, min(3, len(idx)), replace=False)
+        X.append(q[pick])
+        offs.append(offs[-1] + len(pick))
+    X, offs = np.ascontiguousarray(np.vstack(X)), np.array(offs, dtype=np.int64)
+    ref = _core.gap_soap_rows(d._impl, data.batch(), X, offs, 3.0, True, batched=False)
+    new = _core.gap_soap_rows(d._impl, data.batch(), X, offs, 3.0, True, batched=True)
+    for a, b in zip(ref, new):
+        assert np.abs(a).max() > 0
+        assert np.abs(a - b).max() <= 1e-12 * np.abs(a).max()
+
+
+def test_mu1nu1_gap_fits_predicts_and_round_trips(tmp_path, emt_data):
+    """GAP-EF on the mu1nu1 SOAP: the descriptor is the compressed one, the fit beats the mean, predicted forces are
+    the energy derivatives, and save/load keeps nu_R / nu_S and the predictions."""
+    m = GAP(n_max=4, l_max=3, r_cut=4.0, n_sparse=15, sigma_force=0.05, nu_R=1, nu_S=1, seed=0).fit(emt_data)
+    assert m.descriptor.size == 2 * 4 * 4 and m.descriptor.nu_R == 1 and m.descriptor.nu_S == 1
+    p = m.predict(emt_data)
+    e_ref = emt_data.energy / np.diff(emt_data.offsets)
+    e_fit = p.energy / np.diff(emt_data.offsets)
+    assert np.sqrt(np.mean((e_fit - e_ref) ** 2)) < 0.5 * np.std(e_ref)
+    # forces = -dE/dr by central differences on one frame
+    a = emt_data[:1].to_atoms()[0]
+    F = m.predict(a).forces
+    h = 1e-5
+    for i, k in [(0, 0), (1, 2), (len(a) - 1, 1)]:
+        pp, mm = a.copy(), a.copy()
+        pp.positions[i, k] += h
+        mm.positions[i, k] -= h
+        fd = -(m.predict(pp).energy[0] - m.predict(mm).energy[0]) / (2 * h)
+        assert abs(fd - F[i, k]) < 1e-6 * max(1.0, np.abs(F).max())
+    path = tmp_path / "mu1nu1.ldrx"
+    m.save(path)
+    m2 = ldrx.load(path)
+    assert (m2.hyper.nu_R, m2.hyper.nu_S) == (1, 1) and m2.descriptor.size == m.descriptor.size
+    np.testing.assert_allclose(m2.predict(emt_data).energy, p.energy, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="nu_S must be 0, 1 or 2"):
+        GAP(nu_S=3)

@@ -86,6 +86,123 @@ def test_equispaced_matches_quippy(normalize):
         off += len(at)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_compressed_matches_quippy_nu_R_nu_S(normalize):
+    """Darby et al.'s compressed power spectra against quippy's soap nu_R / nu_S, all nine (nu_R, nu_S), atom by
+    atom in QUIP's column order (3 species so that every index of the factors is exercised)."""
+    pytest.importorskip("quippy")
+    from quippy.descriptors import Descriptor
+    fr = random_frames(n_frames=2, n_atoms=(6, 10), species=(3, 8, 25), seed=4, density=0.07)
+    n, l, sig, rc = 4, 3, 0.4, 4.5
+    for nu_R in range(3):
+        for nu_S in range(3):
+            d = SOAP([3, 8, 25], r_cut=rc, n_max=n, l_max=l, atom_sigma=sig, radial_basis="equispaced",
+                     normalize=normalize, nu_R=nu_R, nu_S=nu_S)
+            G = d.compute(fr)[:, d.quip_order()]
+            off = 0
+            for at in fr:
+                for z in (3, 8, 25):
+                    if not np.any(at.numbers == z):
+                        continue
+                    q = Descriptor(f"soap cutoff={rc} cutoff_transition_width=0.5 l_max={l} n_max={n} atom_sigma={sig} "
+                                   f"n_species=3 species_Z={{3 8 25}} Z={z} normalise={'T' if normalize else 'F'} "
+                                   f"nu_R={nu_R} nu_S={nu_S}").calc(at)["data"]
+                    mine = G[off:off + len(at)][at.numbers == z]
+                    assert q.shape == (len(mine), d.size + 1), (nu_R, nu_S)
+                    assert np.abs(q[:, :-1] - mine).max() < 1e-9 * np.abs(q).max(), (nu_R, nu_S)
+                off += len(at)
+
+
+def test_compressed_is_the_contraction_of_the_full_spectrum(frames):
+    """Without quippy: every compressed spectrum is a fixed linear contraction of the raw full one (channel and radial
+    sums of P_{(a n)(b n') l}); checked for mu1nu1 and (0, 2), with element grouping combined."""
+    grp = {"Li": 0, "O": 1, "Mn": 2, "Ni": 2}
+    n, l = 3, 2
+    full = SOAP(SPECIES, r_cut=4.0, n_max=n, l_max=l, atom_sigma=0.5, normalize=False, compression=grp)
+    G = full.compute(frames)
+    C = 3
+    K = C * n
+    iu = [(u, v) for u in range(K) for v in range(u, K)]
+    P = np.zeros((len(G), l + 1, K, K))
+    for ll in range(l + 1):
+        for k, (u, v) in enumerate(iu):
+            val = G[:, ll * len(iu) + k] * (1 if u == v else 1 / np.sqrt(2))
+            P[:, ll, u, v] = P[:, ll, v, u] = val
+    P = P.reshape(len(G), l + 1, C, n, C, n)
+    mu1nu1 = SOAP(SPECIES, r_cut=4.0, n_max=n, l_max=l, atom_sigma=0.5, normalize=False, compression=grp,
+                  nu_R=1, nu_S=1)
+    assert mu1nu1.size == C * n * (l + 1)
+    ref = P.sum(axis=(4, 5)).reshape(len(G), l + 1, C * n).reshape(len(G), -1)   # (a, n) against the total density
+    np.testing.assert_allclose(mu1nu1.compute(frames), ref, atol=1e-12 * np.abs(ref).max())
+    s02 = SOAP(SPECIES, r_cut=4.0, n_max=n, l_max=l, atom_sigma=0.5, normalize=False, compression=grp, nu_R=0, nu_S=2)
+    Pab = P.sum(axis=(3, 5))   # [atoms, l, a, b]
+    ref = np.stack([Pab[:, :, a, b] * (1 if a == b else np.sqrt(2)) for a in range(C) for b in range(a, C)], axis=-1)
+    np.testing.assert_allclose(s02.compute(frames), ref.reshape(len(G), -1), atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("nu", [(1, 1), (0, 2), (2, 1), (1, 0), (0, 1)])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_compressed_tangent_backward_fd(frames, nu, normalize):
+    desc = SOAP(SPECIES, r_cut=4.0, n_max=3, l_max=2, atom_sigma=0.5, normalize=normalize, nu_R=nu[0], nu_S=nu[1])
+    check_tangent_and_adjoint(desc, ldrx.Dataset.from_atoms(frames))
+
+
+def test_mu1nu1_forces_virial_fd_and_invariances(frames):
+    """mu1nu1 (with element grouping) through backward: forces and virial against finite differences, and
+    rotation / permutation invariance."""
+    desc = SOAP(SPECIES, r_cut=4.0, n_max=4, l_max=3, atom_sigma=0.5, radial_basis="equispaced", nu_R=1, nu_S=1,
+                compression={"Li": 0, "O": 1, "Mn": 2, "Ni": 2})
+    a = frames[0]
+    data = ldrx.Dataset.from_atoms([a])
+    w = np.random.default_rng(1).normal(size=(len(a), desc.size))
+    E = lambda at: np.sum(w * desc.compute(at))
+    F, W = desc.backward(data, w)
+    h = 1e-5
+    for i in range(len(a)):
+        for k in range(3):
+            p, m = a.copy(), a.copy()
+            p.positions[i, k] += h
+            m.positions[i, k] -= h
+            assert abs(-(E(p) - E(m)) / (2 * h) - F[i, k]) < 1e-6 * np.abs(F).max()
+    for v, (x, y) in enumerate([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]):
+        eps = np.zeros((3, 3))
+        eps[x, y] = eps[y, x] = h
+        def strained(s):
+            b = a.copy()
+            b.set_cell(a.cell @ (np.eye(3) + s * eps), scale_atoms=True)
+            return E(b)
+        dE = (strained(1) - strained(-1)) / (2 * h) / (2 if x != y else 1)
+        assert abs(-dE - W[0, v]) < 1e-6 * np.abs(W).max()
+    q = desc.compute(a)
+    rng = np.random.default_rng(3)
+    Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    b = a.copy()
+    b.set_cell(a.cell @ Q.T, scale_atoms=False)
+    b.positions = a.positions @ Q.T
+    np.testing.assert_allclose(desc.compute(b), q, atol=1e-12)
+    perm = rng.permutation(len(a))
+    np.testing.assert_allclose(desc.compute(a[perm]), q[perm], atol=1e-12)
+
+
+def test_compressed_sizes_and_names():
+    el = ["Li", "O", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu"]
+    S, N, L1 = 11, 8, 7
+    want = {(0, 0): 1, (0, 1): S, (0, 2): S * (S + 1) // 2, (1, 0): N, (1, 1): S * N, (1, 2): S * S * N,
+            (2, 0): N * (N + 1) // 2, (2, 1): S * N * N, (2, 2): S * N * (S * N + 1) // 2}
+    for (nu_R, nu_S), per_l in want.items():
+        assert SOAP(el, 5.0, 8, 6, 0.5, nu_R=nu_R, nu_S=nu_S).size == per_l * L1
+    assert SOAP(el, 5.0, 8, 6, 0.5, nu_R=1, nu_S=1).size == 616
+    d = SOAP(["O", "Li"], 4.0, 2, 1, 0.5, nu_R=1, nu_S=1)
+    assert d.names == ["O-* n=0,* l=0", "O-* n=1,* l=0", "Li-* n=0,* l=0", "Li-* n=1,* l=0",
+                       "O-* n=0,* l=1", "O-* n=1,* l=1", "Li-* n=0,* l=1", "Li-* n=1,* l=1"]
+    assert d.params()["nu_R"] == 1 and d.params()["nu_S"] == 1
+    for nu_R, nu_S in [(3, 2), (2, -1), (1.5, 1), (True, 1)]:
+        with pytest.raises(ValueError, match="nu_R|nu_S"):
+            SOAP(["O"], 4.0, 4, 3, 0.5, nu_R=nu_R, nu_S=nu_S)
+    with pytest.raises(ValueError, match="nu_R and nu_S must be 0, 1 or 2"):
+        ldrx._core.SoapDescriptor([8], [0], 4, 3, 4.0, 0.5, 0.5, True, "gto", 3, 2)
+
+
 def test_equispaced_radial_spline_and_derivative():
     desc = SOAP([8], r_cut=5.0, n_max=8, l_max=6, atom_sigma=0.5, radial_basis="equispaced")
     assert desc.spline_error < 1e-10

@@ -77,22 +77,47 @@ SoapDescriptor::SoapDescriptor(const SoapParams& p) : p_(p), species_(p.species)
     L_ = p.l_max;
     LM_ = (L_ + 1) * (L_ + 1);
     K_ = nch_ * N_;
-    npair_ = int64_t(K_) * (K_ + 1) / 2;
-    size_ = npair_ * (L_ + 1);
+    if (p.nu_R < 0 || p.nu_R > 2 || p.nu_S < 0 || p.nu_S > 2)
+        throw std::invalid_argument("nu_R and nu_S must be 0, 1 or 2, got nu_R = " + std::to_string(p.nu_R) +
+                                    ", nu_S = " + std::to_string(p.nu_S));
+    // the two density factors: B keeps the channel if nu_S >= 1 and n if nu_R >= 1, A if nu_S = 2 and nu_R = 2
+    full_ = p.nu_R == 2 && p.nu_S == 2;
+    sym_ = p.nu_R != 1 && p.nu_S != 1;
+    auto rows = [&](bool keep_s, bool keep_n, std::vector<int>& row) {
+        row.resize(K_);
+        for (int a = 0; a < nch_; ++a)
+            for (int n = 0; n < N_; ++n) row[a * N_ + n] = (keep_s ? a : 0) * (keep_n ? N_ : 1) + (keep_n ? n : 0);
+        return (keep_s ? nch_ : 1) * (keep_n ? N_ : 1);
+    };
+    nA_ = rows(p.nu_S == 2, p.nu_R == 2, rowA_);
+    nB_ = rows(p.nu_S >= 1, p.nu_R >= 1, rowB_);
     kl_.resize(L_ + 1);
     for (int l = 0; l <= L_; ++l) kl_[l] = 1.0 / std::sqrt(2.0 * l + 1.0);
-    for (int u = 0; u < K_; ++u)
-        for (int v = u; v < K_; ++v) {
-            pair_u_.push_back(u);
-            pair_v_.push_back(v);
-            pair_w_.push_back(u == v ? 1.0 : std::sqrt(2.0));
+    if (sym_) {
+        for (int u = 0; u < nA_; ++u)
+            for (int v = u; v < nA_; ++v) {
+                pair_u_.push_back(u);
+                pair_v_.push_back(v);
+                pair_w_.push_back(u == v ? 1.0 : std::sqrt(2.0));
+            }
+    } else {
+        for (int i = 0; i < nB_; ++i)
+            for (int j = 0; j < nA_; ++j) {
+                pair_u_.push_back(i);
+                pair_v_.push_back(j);
+                pair_w_.push_back(1.0);
+            }
+    }
+    npair_ = static_cast<int64_t>(pair_u_.size());
+    size_ = npair_ * (L_ + 1);
+    if (full_) {
+        pair_of_.resize(size_t(K_) * K_);
+        pair_g_.resize(size_t(K_) * K_);
+        for (size_t k = 0; k < pair_u_.size(); ++k) {
+            const int u = pair_u_[k], v = pair_v_[k];
+            pair_of_[size_t(u) * K_ + v] = pair_of_[size_t(v) * K_ + u] = static_cast<int64_t>(k);
+            pair_g_[size_t(u) * K_ + v] = pair_g_[size_t(v) * K_ + u] = u == v ? 2.0 : std::sqrt(2.0);
         }
-    pair_of_.resize(size_t(K_) * K_);
-    pair_g_.resize(size_t(K_) * K_);
-    for (size_t k = 0; k < pair_u_.size(); ++k) {
-        const int u = pair_u_[k], v = pair_v_[k];
-        pair_of_[size_t(u) * K_ + v] = pair_of_[size_t(v) * K_ + u] = static_cast<int64_t>(k);
-        pair_g_[size_t(u) * K_ + v] = pair_g_[size_t(v) * K_ + u] = u == v ? 2.0 : std::sqrt(2.0);
     }
     build_radial();
 }
@@ -446,12 +471,27 @@ void SoapDescriptor::expand(const FrameView& f, const NeighbourList& nl, int64_t
     power(w);
 }
 
+const double* SoapDescriptor::factor(const std::vector<double>& c, const std::vector<int>& row, int nrow,
+                                     std::vector<double>& out) const {
+    if (full_) return c.data();
+    out.assign(size_t(nrow) * LM_, 0.0);
+    for (int u = 0; u < K_; ++u) {
+        const double* cu = c.data() + size_t(u) * LM_;
+        double* o = out.data() + size_t(row[u]) * LM_;
+        for (int lm = 0; lm < LM_; ++lm) o[lm] += cu[lm];
+    }
+    return out.data();
+}
+
 void SoapDescriptor::power(Work& w) const {
     w.p.resize(size_);
-    RowMat P(K_, K_);
+    const double* A = factor(w.c, rowA_, nA_, w.A);
+    const double* B = sym_ ? A : factor(w.c, rowB_, nB_, w.B);
+    RowMat P(nB_, nA_);
     for (int l = 0; l <= L_; ++l) {
-        CStridedMap C(w.c.data() + l * l, K_, 2 * l + 1, Eigen::OuterStride<>(LM_));
-        P.noalias() = C * C.transpose();
+        CStridedMap Al(A + l * l, nA_, 2 * l + 1, Eigen::OuterStride<>(LM_));
+        CStridedMap Bl(B + l * l, nB_, 2 * l + 1, Eigen::OuterStride<>(LM_));
+        P.noalias() = Bl * Al.transpose();
         double* pl = w.p.data() + l * npair_;
         const double kl = kl_[l];
         for (int64_t k = 0; k < npair_; ++k) pl[k] = kl * pair_w_[k] * P(pair_u_[k], pair_v_[k]);
@@ -484,34 +524,124 @@ void SoapDescriptor::adjoint_pairs(Work& w, const double* g, double* g_out) cons
     adjoint_pairs_raw(w, w.gp.data(), g_out);
 }
 
-void SoapDescriptor::adjoint_pairs_raw(Work& w, const double* gp, double* g_out) const {
-    // dE/dc = G_l C_l with G_uu = 2 K_l g_uu, G_uv = G_vu = K_l sqrt(2) g_uv
-    w.D.assign(size_t(K_) * LM_, 0.0);
-    RowMat Gm(K_, K_);
+void SoapDescriptor::coefficient_cotangent(const Work& w, const double* gp, double* D) const {
+    // p = kl s B A^T per l: with G_ij = kl s_ij g_ij (symmetric case: G_ii = 2 kl g_ii, G_ij = G_ji = kl sqrt(2) g_ij),
+    // dE/dB = G A, dE/dA = G^T B (symmetric: dE/dA = G A only), then dE/dc_u = dE/dA_{rowA(u)} + dE/dB_{rowB(u)}
+    thread_local RowMat Gm;
+    thread_local std::vector<double> dA, dB;
+    Gm.resize(nB_, nA_);
+    const double* A = full_ ? w.c.data() : w.A.data();
+    const double* B = sym_ ? A : w.B.data();
+    double* outA = D;
+    if (!full_) {
+        dA.resize(size_t(nA_) * LM_);
+        outA = dA.data();
+        if (!sym_) dB.resize(size_t(nB_) * LM_);
+    }
     for (int l = 0; l <= L_; ++l) {
         const double* gl = gp + l * npair_;
         const double kl = kl_[l];
-        for (int64_t k = 0; k < npair_; ++k) {
-            const int u = pair_u_[k], v = pair_v_[k];
-            if (u == v) {
-                Gm(u, u) = 2.0 * kl * gl[k];
-            } else {
-                const double val = kl * pair_w_[k] * gl[k];
-                Gm(u, v) = val;
-                Gm(v, u) = val;
+        if (sym_) {
+            for (int64_t k = 0; k < npair_; ++k) {
+                const int u = pair_u_[k], v = pair_v_[k];
+                if (u == v) {
+                    Gm(u, u) = 2.0 * kl * gl[k];
+                } else {
+                    const double val = kl * pair_w_[k] * gl[k];
+                    Gm(u, v) = val;
+                    Gm(v, u) = val;
+                }
             }
+        } else {
+            for (int64_t k = 0; k < npair_; ++k) Gm(pair_u_[k], pair_v_[k]) = kl * gl[k];
         }
-        CStridedMap C(w.c.data() + l * l, K_, 2 * l + 1, Eigen::OuterStride<>(LM_));
-        StridedMap D(w.D.data() + l * l, K_, 2 * l + 1, Eigen::OuterStride<>(LM_));
-        D.noalias() = Gm * C;
+        const int w2 = 2 * l + 1;
+        CStridedMap Al(A + l * l, nA_, w2, Eigen::OuterStride<>(LM_));
+        StridedMap dAl(outA + l * l, nA_, w2, Eigen::OuterStride<>(LM_));
+        if (sym_) {
+            dAl.noalias() = Gm * Al;
+        } else {
+            CStridedMap Bl(B + l * l, nB_, w2, Eigen::OuterStride<>(LM_));
+            StridedMap dBl(dB.data() + l * l, nB_, w2, Eigen::OuterStride<>(LM_));
+            dAl.noalias() = Gm.transpose() * Bl;
+            dBl.noalias() = Gm * Al;
+        }
     }
+    if (full_) return;
+    for (int u = 0; u < K_; ++u) {
+        double* Du = D + size_t(u) * LM_;
+        const double* a = dA.data() + size_t(rowA_[u]) * LM_;
+        std::copy(a, a + LM_, Du);
+        if (!sym_) {
+            const double* bb = dB.data() + size_t(rowB_[u]) * LM_;
+            for (int lm = 0; lm < LM_; ++lm) Du[lm] += bb[lm];
+        }
+    }
+}
+
+void SoapDescriptor::adjoint_pairs_raw(Work& w, const double* gp, double* g_out) const {
+    if (!sym_ && nA_ == 1) {
+        // factor A has one row: contract over m and n per neighbour (see adjoint_batch_one_row), with
+        // G_{i,l} = kl g_{(l, i)} and dA_lm = sum_i G_{i,l} B_{i,lm}
+        const int L1 = L_ + 1;
+        w.D.assign(size_t(nB_) * L1 + LM_, 0.0);
+        double* G = w.D.data();        // [i][l]
+        double* dA = G + size_t(nB_) * L1;
+        for (int l = 0; l <= L_; ++l)
+            for (int i = 0; i < nB_; ++i) {
+                const double gi = kl_[l] * gp[l * npair_ + i];
+                G[i * L1 + l] = gi;
+                const double* Bi = w.B.data() + size_t(i) * LM_;
+                for (int lm = l * l; lm < (l + 1) * (l + 1); ++lm) dA[lm] += gi * Bi[lm];
+            }
+        const double* A = w.A.data();
+        const int NL = N_ * L1;
+        for (int64_t e = 0; e < w.nb; ++e) {
+            const double* fR = &w.fR[e * NL];
+            const double* dfR = &w.dfR[e * NL];
+            const double* Y = &w.Y[e * LM_];
+            const double* dY = &w.dY[3 * e * LM_];
+            const int* rb = rowB_.data() + size_t(w.ch[e]) * N_;
+            double rad = 0.0, gx = 0.0, gy = 0.0, gz = 0.0;
+            for (int l = 0; l <= L_; ++l) {
+                // sum_n G_{rowB(a,n), l} (dfR, fR) and (sum_n dfR, sum_n fR)
+                double gd = 0.0, gf = 0.0, sd = 0.0, sf = 0.0;
+                for (int n = 0; n < N_; ++n) {
+                    const double gi = G[rb[n] * L1 + l];
+                    gd += gi * dfR[l * N_ + n];
+                    gf += gi * fR[l * N_ + n];
+                    sd += dfR[l * N_ + n];
+                    sf += fR[l * N_ + n];
+                }
+                for (int lm = l * l; lm < (l + 1) * (l + 1); ++lm) {
+                    const double a = gd * A[lm] + sd * dA[lm];   // times u Y_lm
+                    const double b = gf * A[lm] + sf * dA[lm];   // times dY_lm
+                    rad += a * Y[lm];
+                    gx += b * dY[3 * lm];
+                    gy += b * dY[3 * lm + 1];
+                    gz += b * dY[3 * lm + 2];
+                }
+            }
+            const double ir = 1.0 / w.r[e];
+            g_out[3 * e] = rad * w.vec[3 * e] * ir + gx;
+            g_out[3 * e + 1] = rad * w.vec[3 * e + 1] * ir + gy;
+            g_out[3 * e + 2] = rad * w.vec[3 * e + 2] * ir + gz;
+        }
+        return;
+    }
+    w.D.resize(size_t(K_) * LM_);
+    coefficient_cotangent(w, gp, w.D.data());
+    pair_gradients(w, w.D.data(), g_out);
+}
+
+void SoapDescriptor::pair_gradients(const Work& w, const double* D, double* g_out) const {
     const int NL = N_ * (L_ + 1);
     for (int64_t e = 0; e < w.nb; ++e) {
         const double* fR = &w.fR[e * NL];
         const double* dfR = &w.dfR[e * NL];
         const double* Y = &w.Y[e * LM_];
         const double* dY = &w.dY[3 * e * LM_];
-        const double* Dc = &w.D[size_t(w.ch[e]) * N_ * LM_];
+        const double* Dc = &D[size_t(w.ch[e]) * N_ * LM_];
         double A = 0.0, gx = 0.0, gy = 0.0, gz = 0.0;
         for (int l = 0; l <= L_; ++l)
             for (int m = 0; m < 2 * l + 1; ++m) {
@@ -549,6 +679,7 @@ void SoapDescriptor::fill_g(const double* gl, double kl, double* G) const {
 
 void SoapDescriptor::adjoint_pairs_raw_batch(const Work& w, const double* X, int64_t R, const double* c,
                                              const double* t, const double* q, BatchWork& bw, double* g_out) const {
+    if (!sym_ && nA_ == 1) return adjoint_batch_one_row(w, X, R, c, t, q, bw, g_out);
     // channels with neighbours (rows of D that the pair gradients read) and with density (columns of C that are
     // not zero: those plus the centre's channel, which only has the l = 0 centre term)
     std::vector<char> has_nb(nch_, 0), has_c(nch_, 0);
@@ -572,51 +703,76 @@ void SoapDescriptor::adjoint_pairs_raw_batch(const Work& w, const double* X, int
     if (Kr == 0) return;
     const int64_t RK = R * Kr;
     bw.D.resize(size_t(RK) * LM_);
-    bw.DQ.resize(size_t(Kr) * LM_);
-    bw.Gq.resize(size_t(K_) * K_);
-    bw.Xc.resize(size_t(RK) * Kc);
-    bw.Gq.resize(std::max<size_t>(bw.Gq.size(), size_t(Kr) * Kc));
-    for (int l = 0; l <= L_; ++l) {
-        const int w2 = 2 * l + 1;
-        bw.Cc.resize(size_t(Kc) * w2);
-        for (int iv = 0; iv < Kc; ++iv)
-            for (int m = 0; m < w2; ++m) bw.Cc[iv * w2 + m] = w.c[size_t(bw.cols_v[iv]) * LM_ + l * l + m];
-        const double kl = kl_[l];
+    if (!full_) {
+        // compressed: D_r = c_r (D(x_r) - t_r D(q)) from the (short) spectrum's coefficient cotangent, rows_u gathered
+        const size_t KL = size_t(K_) * LM_;
+        bw.Dfull.resize(KL);
+        if (q) {
+            bw.Dq.resize(KL);
+            coefficient_cotangent(w, q, bw.Dq.data());
+        }
         for (int64_t r = 0; r < R; ++r) {
-            const double* xl = X + r * size_ + l * npair_;
+            coefficient_cotangent(w, X + r * size_, bw.Dfull.data());
+            double* Dr = bw.D.data() + size_t(r) * Kr * LM_;
+            const double cr = c[r], tr = q ? t[r] : 0.0;
             for (int iu = 0; iu < Kr; ++iu) {
-                const int64_t* po = pair_of_.data() + size_t(bw.rows_u[iu]) * K_;
-                const double* pg = pair_g_.data() + size_t(bw.rows_u[iu]) * K_;
-                double* dst = bw.Xc.data() + (r * Kr + iu) * Kc;
-                for (int iv = 0; iv < Kc; ++iv) {
-                    const int v = bw.cols_v[iv];
-                    dst[iv] = kl * pg[v] * xl[po[v]];
+                const double* src = bw.Dfull.data() + size_t(bw.rows_u[iu]) * LM_;
+                double* dst = Dr + size_t(iu) * LM_;
+                if (q) {
+                    const double* sq = bw.Dq.data() + size_t(bw.rows_u[iu]) * LM_;
+                    for (int lm = 0; lm < LM_; ++lm) dst[lm] = cr * (src[lm] - tr * sq[lm]);
+                } else {
+                    for (int lm = 0; lm < LM_; ++lm) dst[lm] = cr * src[lm];
                 }
             }
         }
-        Eigen::Map<const RowMat> Xm(bw.Xc.data(), RK, Kc);
-        Eigen::Map<const RowMat> Cm(bw.Cc.data(), Kc, w2);
-        StridedMap D(bw.D.data() + l * l, RK, w2, Eigen::OuterStride<>(LM_));
-        D.noalias() = Xm * Cm;
-        if (q) {
-            std::vector<double>& full = bw.out;   // scratch: G_l(q) K x K
-            full.resize(size_t(K_) * K_);
-            fill_g(q + l * npair_, kl_[l], full.data());
-            for (int iu = 0; iu < Kr; ++iu)
-                for (int iv = 0; iv < Kc; ++iv) bw.Gq[iu * Kc + iv] = full[size_t(bw.rows_u[iu]) * K_ + bw.cols_v[iv]];
-            Eigen::Map<const RowMat> Gq(bw.Gq.data(), Kr, Kc);
-            StridedMap DQ(bw.DQ.data() + l * l, Kr, w2, Eigen::OuterStride<>(LM_));
-            DQ.noalias() = Gq * Cm;
+    } else {
+        bw.DQ.resize(size_t(Kr) * LM_);
+        bw.Gq.resize(size_t(K_) * K_);
+        bw.Xc.resize(size_t(RK) * Kc);
+        bw.Gq.resize(std::max<size_t>(bw.Gq.size(), size_t(Kr) * Kc));
+        for (int l = 0; l <= L_; ++l) {
+            const int w2 = 2 * l + 1;
+            bw.Cc.resize(size_t(Kc) * w2);
+            for (int iv = 0; iv < Kc; ++iv)
+                for (int m = 0; m < w2; ++m) bw.Cc[iv * w2 + m] = w.c[size_t(bw.cols_v[iv]) * LM_ + l * l + m];
+            const double kl = kl_[l];
+            for (int64_t r = 0; r < R; ++r) {
+                const double* xl = X + r * size_ + l * npair_;
+                for (int iu = 0; iu < Kr; ++iu) {
+                    const int64_t* po = pair_of_.data() + size_t(bw.rows_u[iu]) * K_;
+                    const double* pg = pair_g_.data() + size_t(bw.rows_u[iu]) * K_;
+                    double* dst = bw.Xc.data() + (r * Kr + iu) * Kc;
+                    for (int iv = 0; iv < Kc; ++iv) {
+                        const int v = bw.cols_v[iv];
+                        dst[iv] = kl * pg[v] * xl[po[v]];
+                    }
+                }
+            }
+            Eigen::Map<const RowMat> Xm(bw.Xc.data(), RK, Kc);
+            Eigen::Map<const RowMat> Cm(bw.Cc.data(), Kc, w2);
+            StridedMap D(bw.D.data() + l * l, RK, w2, Eigen::OuterStride<>(LM_));
+            D.noalias() = Xm * Cm;
+            if (q) {
+                std::vector<double>& full = bw.out;   // scratch: G_l(q) K x K
+                full.resize(size_t(K_) * K_);
+                fill_g(q + l * npair_, kl_[l], full.data());
+                for (int iu = 0; iu < Kr; ++iu)
+                    for (int iv = 0; iv < Kc; ++iv) bw.Gq[iu * Kc + iv] = full[size_t(bw.rows_u[iu]) * K_ + bw.cols_v[iv]];
+                Eigen::Map<const RowMat> Gq(bw.Gq.data(), Kr, Kc);
+                StridedMap DQ(bw.DQ.data() + l * l, Kr, w2, Eigen::OuterStride<>(LM_));
+                DQ.noalias() = Gq * Cm;
+            }
         }
-    }
-    for (int64_t r = 0; r < R; ++r) {
-        double* Dr = bw.D.data() + size_t(r) * Kr * LM_;
-        const double cr = c[r];
-        if (q) {
-            const double tr = t[r];
-            for (int64_t k = 0; k < int64_t(Kr) * LM_; ++k) Dr[k] = cr * (Dr[k] - tr * bw.DQ[k]);
-        } else {
-            for (int64_t k = 0; k < int64_t(Kr) * LM_; ++k) Dr[k] *= cr;
+        for (int64_t r = 0; r < R; ++r) {
+            double* Dr = bw.D.data() + size_t(r) * Kr * LM_;
+            const double cr = c[r];
+            if (q) {
+                const double tr = t[r];
+                for (int64_t k = 0; k < int64_t(Kr) * LM_; ++k) Dr[k] = cr * (Dr[k] - tr * bw.DQ[k]);
+            } else {
+                for (int64_t k = 0; k < int64_t(Kr) * LM_; ++k) Dr[k] *= cr;
+            }
         }
     }
     // per channel: J [N LM, 3 nb_ch], g^T [3 nb_ch, R] = J^T D_ch^T with D_ch [R, N LM] (outer stride Kr LM)
@@ -652,6 +808,97 @@ void SoapDescriptor::adjoint_pairs_raw_batch(const Work& w, const double* X, int
         bw.out.resize(size_t(3 * nc) * R);
         Eigen::Map<RowMat> out(bw.out.data(), 3 * nc, R);
         out.noalias() = Jt * Dch.transpose();
+        for (int64_t cc = 0; cc < nc; ++cc)
+            for (int k = 0; k < 3; ++k)
+                std::copy(bw.out.begin() + (3 * cc + k) * R, bw.out.begin() + (3 * cc + k + 1) * R,
+                          g_out + (3 * bw.cols[cc] + k) * R);
+    }
+}
+
+// Batched adjoint when the factor A has one row (nu_R, nu_S < 2, not both 0: mu1nu1 and (0, 1), (1, 0)). Then
+//   dE/dc_{u,lm} = G_{rowB(u), l} A_lm + dA_lm,   dA_lm = sum_i G_{i,l} B_{i,lm},   G_{i,l} = kl g_{(l, i)},
+// and the pair gradient of neighbour e (channel a) contracts J_e = dc/dvec over m and over n first:
+//   g_e = sum_{n,l} G_{rowB(a,n), l} JA_e[n,l] + sum_lm dA_lm JS_e[lm],
+//   JA_e[n,l] = dfR_nl u (sum_m A_lm Y_lm) + fR_nl (sum_m A_lm dY_lm),  JS_e[lm] = (sum_n dfR_nl) u Y_lm + (sum_n fR_nl) dY_lm,
+// two GEMMs per channel of inner sizes n_max (l_max+1) and (l_max+1)^2 instead of n_max (l_max+1)^2.
+void SoapDescriptor::adjoint_batch_one_row(const Work& w, const double* X, int64_t R, const double* c, const double* t,
+                                           const double* q, BatchWork& bw, double* g_out) const {
+    const int L1 = L_ + 1, NL = N_ * L1;
+    // G [l][r][i] = c_r kl (x_r - t_r q)_{(l, i)}
+    bw.Xc.resize(size_t(L1) * R * nB_);
+    for (int l = 0; l <= L_; ++l)
+        for (int64_t r = 0; r < R; ++r) {
+            const double* xl = X + r * size_ + l * npair_;
+            double* dst = bw.Xc.data() + (size_t(l) * R + r) * nB_;
+            const double f = c[r] * kl_[l];
+            if (q) {
+                const double* ql = q + l * npair_;
+                const double tr = t[r];
+                for (int i = 0; i < nB_; ++i) dst[i] = f * (xl[i] - tr * ql[i]);
+            } else {
+                for (int i = 0; i < nB_; ++i) dst[i] = f * xl[i];
+            }
+        }
+    // dA [R, LM]
+    bw.DQ.resize(size_t(R) * LM_);
+    for (int l = 0; l <= L_; ++l) {
+        const int w2 = 2 * l + 1;
+        Eigen::Map<const RowMat> Gl(bw.Xc.data() + size_t(l) * R * nB_, R, nB_);
+        CStridedMap Bl(w.B.data() + l * l, nB_, w2, Eigen::OuterStride<>(LM_));
+        StridedMap dA(bw.DQ.data() + l * l, R, w2, Eigen::OuterStride<>(LM_));
+        dA.noalias() = Gl * Bl;
+    }
+    const double* A = w.A.data();
+    std::vector<char> has_nb(nch_, 0);
+    for (int64_t e = 0; e < w.nb; ++e) has_nb[w.ch[e]] = 1;
+    for (int ch = 0; ch < nch_; ++ch) {
+        if (!has_nb[ch]) continue;
+        bw.cols.clear();
+        for (int64_t e = 0; e < w.nb; ++e)
+            if (w.ch[e] == ch) bw.cols.push_back(e);
+        const int64_t nc = bw.cols.size();
+        // GA [R, N (L+1)]: column n (L+1) + l = G[l][r][rowB(ch, n)]
+        bw.Gq.resize(size_t(R) * NL);
+        for (int64_t r = 0; r < R; ++r)
+            for (int n = 0; n < N_; ++n) {
+                const int i = rowB_[ch * N_ + n];
+                for (int l = 0; l <= L_; ++l) bw.Gq[r * NL + n * L1 + l] = bw.Xc[(size_t(l) * R + r) * nB_ + i];
+            }
+        // JA [3 nc, N (L+1)] and JS [3 nc, LM]
+        bw.J.resize(size_t(3 * nc) * NL);
+        bw.Cc.resize(size_t(3 * nc) * LM_);
+        for (int64_t cc = 0; cc < nc; ++cc) {
+            const int64_t e = bw.cols[cc];
+            const double* fR = &w.fR[e * NL];
+            const double* dfR = &w.dfR[e * NL];
+            const double* Y = &w.Y[e * LM_];
+            const double* dY = &w.dY[3 * e * LM_];
+            const double ir = 1.0 / w.r[e];
+            const double u[3] = {w.vec[3 * e] * ir, w.vec[3 * e + 1] * ir, w.vec[3 * e + 2] * ir};
+            for (int l = 0; l <= L_; ++l) {
+                double AY = 0.0, AdY[3] = {0.0, 0.0, 0.0}, sf = 0.0, sdf = 0.0;
+                for (int lm = l * l; lm < (l + 1) * (l + 1); ++lm) {
+                    AY += A[lm] * Y[lm];
+                    for (int k = 0; k < 3; ++k) AdY[k] += A[lm] * dY[3 * lm + k];
+                }
+                for (int n = 0; n < N_; ++n) {
+                    sf += fR[l * N_ + n];
+                    sdf += dfR[l * N_ + n];
+                }
+                for (int k = 0; k < 3; ++k) {
+                    double* ja = bw.J.data() + (3 * cc + k) * NL;
+                    for (int n = 0; n < N_; ++n) ja[n * L1 + l] = dfR[l * N_ + n] * u[k] * AY + fR[l * N_ + n] * AdY[k];
+                    double* js = bw.Cc.data() + (3 * cc + k) * LM_;
+                    for (int lm = l * l; lm < (l + 1) * (l + 1); ++lm) js[lm] = sdf * u[k] * Y[lm] + sf * dY[3 * lm + k];
+                }
+            }
+        }
+        Eigen::Map<const RowMat> JA(bw.J.data(), 3 * nc, NL), JS(bw.Cc.data(), 3 * nc, LM_);
+        Eigen::Map<const RowMat> GA(bw.Gq.data(), R, NL), dA(bw.DQ.data(), R, LM_);
+        bw.out.resize(size_t(3 * nc) * R);
+        Eigen::Map<RowMat> out(bw.out.data(), 3 * nc, R);
+        out.noalias() = JA * GA.transpose();
+        out.noalias() += JS * dA.transpose();
         for (int64_t cc = 0; cc < nc; ++cc)
             for (int k = 0; k < 3; ++k)
                 std::copy(bw.out.begin() + (3 * cc + k) * R, bw.out.begin() + (3 * cc + k + 1) * R,
@@ -716,9 +963,9 @@ void SoapDescriptor::forward_backward(const FrameView& f, const NeighbourList& n
 void SoapDescriptor::tangent(const FrameView& f, const NeighbourList& nl, int64_t a0, int64_t a1, const double* v,
                              double* dG) const {
     thread_local Work w;
-    thread_local std::vector<double> dc, dp;
+    thread_local std::vector<double> dc, dp, dAbuf, dBbuf;
     const int NL = N_ * (L_ + 1);
-    RowMat P(K_, K_);
+    RowMat P(nB_, nA_);
     for (int64_t i = a0; i < a1; ++i) {
         expand(f, nl, i, true, w);
         dc.assign(size_t(K_) * LM_, 0.0);
@@ -742,13 +989,26 @@ void SoapDescriptor::tangent(const FrameView& f, const NeighbourList& nl, int64_
                 }
         }
         dp.resize(size_);
+        // dP = dB A^T + B dA^T (symmetric: dA A^T + A dA^T, whose (u, v) entry is P(u, v) + P(v, u) with P = dA A^T)
+        const double* A = full_ ? w.c.data() : w.A.data();
+        const double* B = sym_ ? A : w.B.data();
+        const double* dA = factor(dc, rowA_, nA_, dAbuf);
+        const double* dB = sym_ ? dA : factor(dc, rowB_, nB_, dBbuf);
         for (int l = 0; l <= L_; ++l) {
-            CStridedMap C(w.c.data() + l * l, K_, 2 * l + 1, Eigen::OuterStride<>(LM_));
-            CStridedMap dC(dc.data() + l * l, K_, 2 * l + 1, Eigen::OuterStride<>(LM_));
-            P.noalias() = dC * C.transpose();
+            const int w2 = 2 * l + 1;
+            CStridedMap Al(A + l * l, nA_, w2, Eigen::OuterStride<>(LM_));
+            CStridedMap dAl(dA + l * l, nA_, w2, Eigen::OuterStride<>(LM_));
             double* pl = dp.data() + l * npair_;
-            for (int64_t k = 0; k < npair_; ++k)
-                pl[k] = kl_[l] * pair_w_[k] * (P(pair_u_[k], pair_v_[k]) + P(pair_v_[k], pair_u_[k]));
+            if (sym_) {
+                P.noalias() = dAl * Al.transpose();
+                for (int64_t k = 0; k < npair_; ++k)
+                    pl[k] = kl_[l] * pair_w_[k] * (P(pair_u_[k], pair_v_[k]) + P(pair_v_[k], pair_u_[k]));
+            } else {
+                CStridedMap Bl(B + l * l, nB_, w2, Eigen::OuterStride<>(LM_));
+                CStridedMap dBl(dB + l * l, nB_, w2, Eigen::OuterStride<>(LM_));
+                P.noalias() = dBl * Al.transpose() + Bl * dAl.transpose();
+                for (int64_t k = 0; k < npair_; ++k) pl[k] = kl_[l] * pair_w_[k] * P(pair_u_[k], pair_v_[k]);
+            }
         }
         double* out = dG + size_ * i;
         if (p_.normalize) {

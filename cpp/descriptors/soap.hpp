@@ -22,6 +22,20 @@
 // upper triangle. Then p . p' = sum_l 1/(2l+1) sum_{u,v} (sum_m c c)(sum_m c' c'), the SOAP overlap over
 // all channel pairs and radial pairs (featomic's normalisation of the features and the same dot products).
 // normalize: q = p / |p| (and all derivatives through it).
+//
+// Compression (Darby, Kermode, Csanyi, npj Comput. Mater. 8, 166, 2022, "Compressing local atomic neighbourhood
+// descriptors"; QUIP's soap nu_R / nu_S). nu_S (0, 1, 2) of the two density factors keep their channel index, nu_R
+// their radial index; a factor that drops the channel index uses the channel-summed ("element-agnostic") density, one
+// that drops the radial index the sum over n:
+//   p_{ij,l} = s_ij / sqrt(2l+1) sum_m B_{i,lm} A_{j,lm},
+//   B keeps the channel if nu_S >= 1 and n if nu_R >= 1, A keeps the channel if nu_S = 2 and n if nu_R = 2,
+//   B_{i,lm} = sum of c_{u,lm} over the u = a n_max + n that row i keeps (likewise A).
+// So (nu_R, nu_S) = (2, 2) is the full spectrum above, (1, 1) Darby's "mu1nu1": p^a_{nl} = sum_m c^a_{nlm}
+// (sum_{b,n'} c^b_{n'lm}) / sqrt(2l+1), length n_channels n_max (l_max + 1). When A and B keep the same indices
+// (nu_R, nu_S in {0, 2}) the features are the upper triangle i <= j with s_ii = 1, s_ij = sqrt(2) (as the full
+// spectrum); otherwise all (i, j) in row-major order of [rows of B, rows of A] with s_ij = 1. Layout l-major as above:
+// feature (l, pair) at l * n_pairs + pair. The values and weights are QUIP's (tests/test_soap.py); QUIP's column order
+// is SOAP.quip_order() in python/ldrx/descriptors/soap.py.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +64,8 @@ struct SoapParams {
     double cutoff_width = 0.5;
     bool normalize = true;
     SoapRadialBasis radial_basis = SoapRadialBasis::Gto;
+    int nu_R = 2;               // radial indices kept by the two density factors (0, 1, 2; see the top of this file)
+    int nu_S = 2;               // channel indices kept (0, 1, 2); (2, 2): the full power spectrum
 };
 
 class SoapDescriptor : public Descriptor {
@@ -61,7 +77,8 @@ public:
     void check(const FrameBatch& b) const override { species_.check(b); }
     const SoapParams& params() const { return p_; }
     int n_channels() const { return nch_; }
-    int64_t n_pairs() const { return npair_; }
+    int64_t n_pairs() const { return npair_; }   // features per l
+    bool compressed() const { return !full_; }
     double spline_error() const { return spline_error_; }
     int spline_intervals() const { return nint_; }
     // Exact orthonormal radial function R_nl(r) and dR/dr (for tests of the spline), [l * n_max + n].
@@ -87,6 +104,7 @@ public:
         std::vector<double> p;                // [size] raw power spectrum
         double norm = 1.0;                    // |p|
         std::vector<double> gp, D, tmp;       // adjoint scratch
+        std::vector<double> A, B;             // compressed factors [n_A][lm], [n_B][lm] (not used by the full spectrum)
     };
     // Expand centre i (coefficients c and, with derivs, the per-neighbour terms) and its raw spectrum.
     void expand(const FrameView& f, const NeighbourList& nl, int64_t i, bool derivs, Work& w) const;
@@ -96,6 +114,10 @@ public:
     void adjoint_pairs(Work& w, const double* g, double* g_out) const;
     // As adjoint_pairs, from g = dE/dp (the raw spectrum, normalisation already taken care of).
     void adjoint_pairs_raw(Work& w, const double* gp, double* g_out) const;
+    // dE/dc [K][lm] of the expanded centre from g = dE/dp (the raw spectrum); D must hold K * (l_max+1)^2.
+    void coefficient_cotangent(const Work& w, const double* gp, double* D) const;
+    // dE/dvec per neighbour from D = dE/dc (g_out [nb * 3]).
+    void pair_gradients(const Work& w, const double* D, double* g_out) const;
     // Batched adjoint for R cotangents of the form gp_r = c_r (x_r - t_r q) (q may be null: gp_r = c_r x_r), the
     // kernel derivatives of GAP (X [R, size] row-major holds the x_r). Per l, G_l(x_r) is the weighted symmetric
     // K x K matrix of the l-block of x_r (G_uu = 2 g_uu / sqrt(2l+1), G_uv = G_vu = sqrt(2) g_uv / sqrt(2l+1)),
@@ -103,18 +125,25 @@ public:
     // and the centre's own), gathered into compact blocks. Per centre, per l: D_l = G_l(X) C_l ([R K, K] x [K, 2l+1], one GEMM), minus t_r G_l(q) C_l, times c_r;
     // then per channel the pair gradients g^T = J^T D^T, J [n_max (l_max+1)^2, 3 nb_channel] the neighbours'
     // dc/dvec (second GEMM). Output g_out [3 nb, R] row-major (column r: the pair gradients of cotangent r).
+    // With compression the D_r come from coefficient_cotangent of each cotangent (the spectrum is short), then the same
+    // per-channel GEMM.
     struct BatchWork {
-        std::vector<double> D, DQ, J, out, Gq, Xc, Cc;
+        std::vector<double> D, DQ, J, out, Gq, Xc, Cc, Dfull, Dq;
         std::vector<int64_t> cols;
         std::vector<int> rows_u, cols_v, row_chan;
     };
     void adjoint_pairs_raw_batch(const Work& w, const double* X, int64_t R, const double* c, const double* t,
                                  const double* q, BatchWork& bw, double* g_out) const;
+    // The same when the factor A has one row (mu1nu1, (0, 1), (1, 0)): contracted over m and n before the GEMMs.
+    void adjoint_batch_one_row(const Work& w, const double* X, int64_t R, const double* c, const double* t,
+                               const double* q, BatchWork& bw, double* g_out) const;
 
 private:
     void build_radial();
     void fill_g(const double* gl, double kl, double* G) const;  // G_l (K x K) of the l-block gl
     void power(Work& w) const;
+    // compressed factors: rows of c summed by the row maps (identity for the full spectrum: no copy, returns c)
+    const double* factor(const std::vector<double>& c, const std::vector<int>& row, int nrow, std::vector<double>& out) const;
 
     SoapParams p_;
     SpeciesMap species_;
@@ -123,7 +152,10 @@ private:
     int64_t npair_, size_;
     std::vector<double> kl_;      // 1 / sqrt(2l + 1)
     std::vector<double> pair_w_;  // s_uv per pair
-    std::vector<int> pair_u_, pair_v_;
+    std::vector<int> pair_u_, pair_v_;   // pair k: row pair_u_ of B, row pair_v_ of A
+    bool full_ = true, sym_ = true;      // (2, 2); A and B keep the same indices
+    int nA_ = 0, nB_ = 0;                // rows of the factors
+    std::vector<int> rowA_, rowB_;       // [K]: row of A / B that coefficient row u = a n_max + n adds to
     std::vector<int64_t> pair_of_;   // [K * K]: pair index of (u, v) (symmetric)
     std::vector<double> pair_g_;     // [K * K]: 2 on the diagonal, sqrt(2) off it (G_l = pair_g_ / sqrt(2l+1) g)
     // radial spline: nodes 0..nint_, values and derivatives [node][l][n]

@@ -65,6 +65,9 @@ class GAPHyper:
     radial_basis   "gto" (featomic's GTO basis) or "equispaced" (QUIP's equispaced Gaussians, gap_fit's default
                    soap: with it and the same sparse points the fit agrees with gap_fit, see bench/quip_gap_check.py).
     compression    {element: channel} element grouping of the SOAP species channels, or None.
+    nu_R, nu_S     power-spectrum compression of Darby, Kermode, Csanyi (npj Comput. Mater. 8, 166, 2022) as QUIP's
+                   soap nu_R / nu_S (radial / species indices kept by the two density factors, 0-2); (2, 2): the full
+                   spectrum, (1, 1): "mu1nu1", length n_channels n_max (l_max+1). Combinable with ``compression``.
     zeta           kernel exponent (zeta); delta: kernel scale in eV (delta).
     n_sparse       sparse points per centre species (n_sparse).
     sparse_method  "cur" (leverage scores of a random pool, sampled with those probabilities) or "random".
@@ -84,6 +87,8 @@ class GAPHyper:
     cutoff_width: float = 0.5
     radial_basis: str = "gto"
     compression: dict | None = None
+    nu_R: int = 2
+    nu_S: int = 2
     zeta: float = 4.0
     delta: float = 1.0
     n_sparse: int = 200
@@ -119,6 +124,12 @@ class GAPHyper:
             raise ValueError(f"sparse_method must be 'cur' or 'random', got {self.sparse_method!r}")
         if self.radial_basis not in ("gto", "equispaced"):
             raise ValueError(f"radial_basis must be 'gto' or 'equispaced', got {self.radial_basis!r}")
+        for name in ("nu_R", "nu_S"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v not in (0, 1, 2):
+                raise ValueError(f"{name} must be 0, 1 or 2 (indices kept by the two SOAP density factors; 2, 2: the "
+                                 f"full power spectrum), got {v!r}")
+            setattr(self, name, int(v))
         if self.sparse_atoms is not None:
             idx = np.asarray(self.sparse_atoms)
             if idx.ndim != 1 or len(idx) == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0:
@@ -155,7 +166,7 @@ class GAP(Model):
         h = self.hyper
         self.descriptor = SOAP(self.species, r_cut=h.r_cut, n_max=h.n_max, l_max=h.l_max, atom_sigma=h.atom_sigma,
                                cutoff_width=h.cutoff_width, radial_basis=h.radial_basis, normalize=True,
-                               compression=h.compression)
+                               compression=h.compression, nu_R=h.nu_R, nu_S=h.nu_S)
 
     def _chunk(self, data: Dataset, rows_per_frame: float, target_rows: int) -> int:
         if self.hyper.chunk_frames:
