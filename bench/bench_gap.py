@@ -4,6 +4,7 @@
     python bench/bench_gap.py --synthetic 10842 --threads 2 --variant E     # the synthetic LDR-sized set
     OMP_NUM_THREADS=1 python bench/bench_gap.py --soap full grouped mu1nu1 mu1nu1-grouped --variant E EF
                                                 # length / accuracy trade-off of the SOAP compressions
+    OMP_NUM_THREADS=1 python bench/bench_gap.py --soap grouped mu1nu1 --variant E EF --cv   # the same, grouped CV
 
 Each (variant, SOAP) runs in its own process so the peak resident memory (ru_maxrss) is its own. Default SOAP:
 n_max 8, l_max 6, r_c 5 Å, atom_sigma 0.5, zeta 4, with the species grouped as Li | O | transition
@@ -41,6 +42,44 @@ for _r in range(3):          # nuRS and nuRS-grouped: any (nu_R, nu_S)
         PRESETS[f"nu{_r}{_s}-grouped"] = dict(compression=GROUPED, nu_R=_r, nu_S=_s)
 
 
+def gap_hyper(variant, n_sparse, full, radial_basis="gto", soap=None, n_max=8, l_max=6, sigma_energy=0.005):
+    """GAP hyper-parameters of a variant ("E" or "EF") and SOAP preset."""
+    hyper = dict(n_max=n_max, l_max=l_max, r_cut=5.0, atom_sigma=0.5, zeta=4, n_sparse=n_sparse, sigma_energy=sigma_energy,
+                 sigma_force=0.1 if variant == "EF" else None, compression=None if full else GROUPED, seed=0,
+                 progress=False, radial_basis=radial_basis)
+    if soap:
+        hyper.update(PRESETS[soap])
+    return hyper
+
+
+def cv(a):
+    """5-fold cross-validation grouped by reduced composition (seed 0) of each (SOAP preset, variant) on the
+    sample's 329 frames: mean ± spread over the folds of the held-out RMSE."""
+    import ldrx
+    import ldrx.select as sel
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = ldrx.read(ldrx.io.example_data_path(), on_error="skip")
+    print(f"GAP, 5 folds grouped by composition, seed 0, {len(data)} frames; {ldrx.get_num_threads()} thread(s)\n")
+    print("| SOAP | variant | sigma_E (eV/atom) | E RMSE (meV/atom) | F RMSE (eV/Å) | E RMSE per fold | CV time (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for soap in a.soap:
+        for v in a.variant:
+            for se in a.sigma_energy:
+                t = time.perf_counter()
+                hyper = gap_hyper(v, a.n_sparse, False, a.radial_basis, soap, a.n_max, a.l_max, se)
+                del hyper["seed"], hyper["progress"]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    r = sel.cross_validate(data, "gap", folds=5, groups="composition", seed=0, progress=False,
+                                           **hyper)
+                mean, std = r["mean"], r["std"]
+                per = " ".join(f"{f['energy_rmse_meV_per_atom']:.1f}" for f in r["folds"])
+                print(f"| {soap} | GAP-{v} | {se:g} | {mean['energy_rmse_meV_per_atom']:.1f} ± "
+                      f"{std['energy_rmse_meV_per_atom']:.1f} | {mean['forces_rmse_eV_per_A']:.3f} ± "
+                      f"{std['forces_rmse_eV_per_A']:.3f} | {per} | {time.perf_counter() - t:.0f} |", flush=True)
+
+
 def run(variant, n_sparse, full, synthetic=0, radial_basis="gto", soap=None, n_max=8, l_max=6):
     import ldrx
     if synthetic:
@@ -53,12 +92,7 @@ def run(variant, n_sparse, full, synthetic=0, radial_basis="gto", soap=None, n_m
             warnings.simplefilter("ignore")
             data = ldrx.read(ldrx.io.example_data_path(), on_error="skip")
         train, test = data.split(test_fraction=0.1, seed=0)
-    comp = None if full else GROUPED
-    hyper = dict(n_max=n_max, l_max=l_max, r_cut=5.0, atom_sigma=0.5, zeta=4, n_sparse=n_sparse, sigma_energy=0.005,
-                 sigma_force=0.1 if variant == "EF" else None, compression=comp, seed=0, progress=False,
-                 radial_basis=radial_basis)
-    if soap:
-        hyper.update(PRESETS[soap])
+    hyper = gap_hyper(variant, n_sparse, full, radial_basis, soap, n_max, l_max)
     t = time.perf_counter()
     model = ldrx.fit(train, model="gap", **hyper)
     fit_s = time.perf_counter() - t
@@ -120,6 +154,8 @@ def main():
                     help="SOAP presets for the length / accuracy table (see the module docstring)")
     ap.add_argument("--n-max", type=int, default=8)
     ap.add_argument("--l-max", type=int, default=6)
+    ap.add_argument("--cv", action="store_true", help="with --soap: grouped 5-fold cross-validation instead")
+    ap.add_argument("--sigma-energy", type=float, nargs="+", default=[0.005], help="eV/atom (--cv: one row each)")
     ap.add_argument("--child", default=None)
     ap.add_argument("--child-soap", default=None)
     a = ap.parse_args()
@@ -127,7 +163,7 @@ def main():
         run(a.child, a.n_sparse, a.full_species, a.synthetic, a.radial_basis, a.child_soap, a.n_max, a.l_max)
         return
     if a.soap:
-        return tradeoff(a)
+        return cv(a) if a.cv else tradeoff(a)
     env = dict(os.environ)
     if a.threads:
         env["OMP_NUM_THREADS"] = str(a.threads)
