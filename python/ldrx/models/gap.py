@@ -75,7 +75,9 @@ class GAPHyper:
                    points (gap_fit's sparse_method=INDEX_FILE); overrides n_sparse / sparse_method.
     pool           environments per species in the candidate pool (None: 5 n_sparse).
     sigma_energy   eV/atom; sigma_force eV/Å (None: energies only, "GAP-E"); sigma_virial eV/atom
-                   (None: virials not fitted)  (default_sigma).
+                   (None: virials not fitted)  (default_sigma). For GAP-EF (sigma_force 0.1) on the LDR sample,
+                   grouped 5-fold CV favours sigma_energy 0.01-0.02: 73-74 meV/atom, as GAP-E, against 85-89
+                   at 0.001-0.002 (mu1nu1 SOAP; ``bench/bench_gap.py --cv``, README *SOAP compression*).
     sparse_jitter  added to the K_MM diagonal, times delta^2 (sparse_jitter).
     reference_energies  {element: eV}; None: least squares on the training compositions (e0).
     chunk_frames   frames per block of covariance rows (None: chosen so a block holds about 2 M rows).
