@@ -128,6 +128,17 @@ def test_eval_unlabelled_points_to_predict(fitted, tmp_path, capsys, ldr_sample)
     assert "no energies or forces" in line and "ldrx predict" in line
 
 
+def test_data_with_only_impossible_frames_says_so(fitted, tmp_path, capsys):
+    """954.xsf (a Li-Ni pair at 0.66 Å) is left out on reading; eval and predict then say that nothing is
+    left, not that the data has no labels."""
+    import shutil
+    shutil.copy(ldrx.io.example_data_path() / "954.xsf", tmp_path / "954.xsf")
+    for cmd in ("eval", "predict"):
+        assert main([cmd, str(fitted), str(tmp_path / "954.xsf")]) != 0
+        err = capsys.readouterr().err
+        assert "Li-Ni pair is 0.658 Å apart" in err and "all 1 frame(s) were left out as bad" in err
+
+
 def test_predict_writes_extxyz_and_tables(fitted, tmp_path, capsys, ldr_sample):
     from ase.io import read, write
     frames = ldr_sample.to_atoms()[:3]

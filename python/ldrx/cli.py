@@ -66,6 +66,9 @@ def read_data(path, strict=False, what="DATA", labelled=True):
         data = ldrx.read(path, on_error="raise" if strict else "skip", energy_required=labelled)
     for w in caught:
         _warn_line(w)
+    if len(data) == 0 and data.skipped:
+        raise ldrx.DataError(f"{what} {path}: all {len(data.skipped)} frame(s) were left out as bad (the warning "
+                             f"above says why); nothing to use")
     return data
 
 
