@@ -25,17 +25,12 @@ using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowM
 
 void gap_soap_rows_batched(const SoapDescriptor& desc, const FrameBatch& b, const double* X, const int64_t* m_offsets,
                            double zeta, double* KE, double* KF, double* KV) {
-    desc.check(b);
+    // called by gap_soap_rows, which has checked the batch and zeroed KE, KF, KV
     const SpeciesMap species(desc.params().species);
     const int ns = species.size();
     const int64_t M = m_offsets[ns];
     const int64_t D = desc.size();
     const bool normalize = desc.params().normalize;
-    std::fill(KE, KE + b.n_frames * M, 0.0);
-    if (KF) {
-        std::fill(KF, KF + 3 * b.n_atoms() * M, 0.0);
-        std::fill(KV, KV + 6 * b.n_frames * M, 0.0);
-    }
     ExceptionSlot err;
 #pragma omp parallel num_threads(max_threads())
     {
@@ -127,17 +122,17 @@ void gap_soap_rows_batched(const SoapDescriptor& desc, const FrameBatch& b, cons
 
 void gap_soap_rows(const SoapDescriptor& desc, const FrameBatch& b, const double* X, const int64_t* m_offsets,
                    double zeta, double* KE, double* KF, double* KV, bool batched) {
-    if (batched) return gap_soap_rows_batched(desc, b, X, m_offsets, zeta, KE, KF, KV);
     desc.check(b);
     const SpeciesMap species(desc.params().species);
     const int ns = species.size();
     const int64_t M = m_offsets[ns];
-    const int64_t D = desc.size();
     std::fill(KE, KE + b.n_frames * M, 0.0);
     if (KF) {
         std::fill(KF, KF + 3 * b.n_atoms() * M, 0.0);
         std::fill(KV, KV + 6 * b.n_frames * M, 0.0);
     }
+    if (batched) return gap_soap_rows_batched(desc, b, X, m_offsets, zeta, KE, KF, KV);
+    const int64_t D = desc.size();
     ExceptionSlot err;
 #pragma omp parallel num_threads(max_threads())
     {
