@@ -130,14 +130,15 @@ def test_sparse_atoms_bad_input():
         GAP(radial_basis="poly")
 
 
-def test_batched_rows_and_cpp_prediction_match_reference(emt_data, model_ef):
-    """The batched covariance rows equal the one-adjoint-per-sparse-point reference; the C++ forward+backward
-    prediction equals the former numpy-kernel + backward path."""
+def _check_batched_rows_match_reference(**soap):
+    """Covariance rows (energies, forces, virials) of 3 random Li/O/Mn/Ni cells against 3 sparse points per
+    species, SOAP channels Li | O | Mn+Ni with the `soap` settings: batched equal to the reference path."""
     from ldrx import _core
     from ldrx.descriptors import SOAP
     fr = random_frames(n_frames=3, n_atoms=(8, 14), species=(3, 8, 25, 28), seed=5, density=0.07)
     data = ldrx.Dataset.from_atoms(fr)
-    d = SOAP([3, 8, 25, 28], r_cut=4.0, n_max=3, l_max=2, atom_sigma=0.5, compression={"Li": 0, "O": 1, "Mn": 2, "Ni": 2})
+    d = SOAP([3, 8, 25, 28], r_cut=4.0, n_max=3, l_max=2, atom_sigma=0.5,
+             compression={"Li": 0, "O": 1, "Mn": 2, "Ni": 2}, **soap)
     q = d.compute(data)
     rng = np.random.default_rng(0)
     X, offs = [], [0]
@@ -150,7 +151,14 @@ def test_batched_rows_and_cpp_prediction_match_reference(emt_data, model_ef):
     ref = _core.gap_soap_rows(d._impl, data.batch(), X, offs, 3.0, True, batched=False)
     new = _core.gap_soap_rows(d._impl, data.batch(), X, offs, 3.0, True, batched=True)
     for a, b in zip(ref, new):
+        assert np.abs(a).max() > 0
         assert np.abs(a - b).max() <= 1e-12 * np.abs(a).max()
+
+
+def test_batched_rows_and_cpp_prediction_match_reference(emt_data, model_ef):
+    """The batched covariance rows equal the one-adjoint-per-sparse-point reference; the C++ forward+backward
+    prediction equals the former numpy-kernel + backward path."""
+    _check_batched_rows_match_reference()
     e0, F0, W0 = model_ef._atomic_energies_reference(emt_data, True)
     e1, F1, W1 = model_ef.atomic_energies(emt_data, True)
     np.testing.assert_allclose(e1, e0, rtol=0, atol=1e-10 * np.abs(e0).max())
@@ -199,26 +207,7 @@ def test_compressed_soap_batched_rows_match_reference(nu):
     """With a compressed power spectrum (Darby et al.'s nu_R, nu_S; element grouping combined) the batched
     covariance rows (energies, forces, virials) equal the one-adjoint-per-sparse-point reference, which the SOAP
     finite-difference tests cover."""
-    from ldrx import _core
-    from ldrx.descriptors import SOAP
-    fr = random_frames(n_frames=3, n_atoms=(8, 14), species=(3, 8, 25, 28), seed=5, density=0.07)
-    data = ldrx.Dataset.from_atoms(fr)
-    d = SOAP([3, 8, 25, 28], r_cut=4.0, n_max=3, l_max=2, atom_sigma=0.5, nu_R=nu[0], nu_S=nu[1],
-             compression={"Li": 0, "O": 1, "Mn": 2, "Ni": 2})
-    q = d.compute(data)
-    rng = np.random.default_rng(0)
-    X, offs = [], [0]
-    for z in d.species:
-        idx = np.flatnonzero(data.numbers == z)
-        pick = rng.choice(idx, min(3, len(idx)), replace=False)
-        X.append(q[pick])
-        offs.append(offs[-1] + len(pick))
-    X, offs = np.ascontiguousarray(np.vstack(X)), np.array(offs, dtype=np.int64)
-    ref = _core.gap_soap_rows(d._impl, data.batch(), X, offs, 3.0, True, batched=False)
-    new = _core.gap_soap_rows(d._impl, data.batch(), X, offs, 3.0, True, batched=True)
-    for a, b in zip(ref, new):
-        assert np.abs(a).max() > 0
-        assert np.abs(a - b).max() <= 1e-12 * np.abs(a).max()
+    _check_batched_rows_match_reference(nu_R=nu[0], nu_S=nu[1])
 
 
 def test_mu1nu1_gap_fits_predicts_and_round_trips(tmp_path, emt_data):
