@@ -49,3 +49,15 @@ def check_backward_by_finite_differences(desc, data, seed=1, h=1e-5, rtol=1e-6, 
             out.append(energy(d))
         fdv[v] = -(out[0] - out[1]) / (2 * h)
     np.testing.assert_allclose(virial[0], fdv, rtol=rtol, atol=atol * np.abs(fdv).max())
+
+
+def check_force_rows_agree_with_backward(desc, data, seed=4):
+    """For descriptors with force_rows (per-atom, per-centre-species derivative rows, as linear fits use
+    them): the rows contracted with per-species coefficients beta equal backward's forces and virial."""
+    beta = np.random.default_rng(seed).normal(size=(len(desc.species), desc.size))
+    sp = np.array([desc.species.index(z) for z in data.numbers])
+    forces, virial = desc.backward(data, beta[sp])
+    rows, vir = desc.force_rows(data)
+    assert rows.shape == (data.n_atoms, len(desc.species), 3, desc.size)
+    np.testing.assert_allclose(np.einsum("atxk,tk->ax", rows, beta), forces, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(np.einsum("ftvk,tk->fv", vir, beta), virial, rtol=1e-10, atol=1e-9)
