@@ -76,6 +76,9 @@ def test_example_data_and_broken_frames():
     assert "Li-Ni pair is 0.658 Å apart, 0.26 x" in dict((s.split("/")[-1], r) for s, r in d.skipped)["954.xsf"]
     with pytest.warns(UserWarning, match="skipped 3 bad frame"):   # the absolute 0.5 Å check alone
         assert len(ldrx.read(folder, on_error="skip", covalent_fraction=None)) == 331
+    for bad in (-1, 0, 1.5):
+        with pytest.raises(ValueError, match="covalent_fraction must be between 0 and 1"):
+            ldrx.read(folder, covalent_fraction=bad)
     why = dict((s.split("/")[-1], r) for s, r in d.skipped)["2225.xsf"]
     assert "0.0157 Å" in why
     assert d.species == [3, 8, 21, 22, 23, 24, 25, 26, 27, 28, 29]

@@ -83,6 +83,9 @@ def read(path, format: str | None = None, on_error: str = "raise", r_min: float 
     """
     if on_error not in ("raise", "skip"):
         raise ValueError("on_error must be 'raise' or 'skip'")
+    if covalent_fraction is not None and not 0 < covalent_fraction < 1:
+        raise ValueError(f"covalent_fraction must be between 0 and 1 (0.5: half the sum of the covalent radii) "
+                         f"or None (no check), got {covalent_fraction!r}")
     if isinstance(path, (list, tuple)):
         parts = [read(p, format, on_error, r_min, energy_required, index, covalent_fraction, **ase_kwargs)
                  for p in path]
