@@ -118,8 +118,8 @@ class ZBLBaseline:
         from ase.data import chemical_symbols as cs
         S = len(self.species)
         k = np.unravel_index(np.argmin(self.r_outer), self.r_outer.shape)
-        return (f"ZBL repulsion ({S} species, switched off at the training set's shortest pair distances, "
-                f"{self.r_outer.min():.2f}-{self.r_outer.max():.2f} Å; shortest "
+        return (f"ZBL repulsion ({S} species, switched off between {self.r_inner.min():.2f}-{self.r_inner.max():.2f}"
+                f" and {self.r_outer.min():.2f}-{self.r_outer.max():.2f} Å; shortest "
                 f"{cs[self.species[k[0]]]}-{cs[self.species[k[1]]]})")
 
     def state(self):
