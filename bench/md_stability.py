@@ -8,11 +8,28 @@ physical, and the wall time.
     python bench/md_stability.py --ps 2 --repulsion wall zbl none
     python bench/md_stability.py --ann-file /tmp/ann.ldrx --snap-file /tmp/snap.ldrx   # cached fits
     python bench/md_stability.py --models ann --ann-force-weight 0.01 --full   # the ANN trained on forces too
+    python bench/md_stability.py --models ann --ann-force-weight 0.1 --ann-zbl-delta --repulsion fitted
+    python bench/md_stability.py --models ann --ann-force-weight 0.1 --ann-augment 0.08 2   # + displaced frames
 
 The models are ``ldrx.fit(train, model=NAME)`` with every default (ANN: 500 epochs, energies only) on the
 sample's 90 % split (seed 0), fitted once without a baseline; the baselines are then attached from the same
 training set (the wall is zero on every training frame, so the fitted networks/coefficients are the same as
 a fit with the wall on; a test checks that).
+
+``--ann-zbl-delta`` fits the ANN to the labels minus a ZBL repulsion that is switched off only between
+ZBL_DELTA_SWITCH (1-4 Å), i.e. non-zero on every training frame (Δ-learning on ZBL, as NequIP's ZBL pair
+term); such a model runs with the baseline it was fitted on (``--repulsion fitted``).
+
+``--ann-augment SIGMA COPIES`` adds COPIES rattled copies (Gaussian, SIGMA Å) of every training frame to the
+ANN's training set, labelled with the frame's DFT energy and forces plus the change the default SNAP predicts
+between the DFT structure and the rattled one: a stand-in for DFT frames at thermal displacements, which the
+sample lacks (70 % of its force components are below 0.1 eV/Å). It tests whether an ANN is soft because of
+the data rather than the code.
+
+Before MD, each model's *stiffness* on the start cell is printed: the energy rise per atom for a Gaussian
+rattle of 0.05 Å (ase's ``rattle(0.05, seed=1)``), and the harmonic force constant it implies,
+k = 2 dE / (3 N sigma^2). A potential much softer than the others at the DFT structure cannot hold the
+lattice at 300 K however good its test errors.
 
 A run is *physical* when all of these hold over the whole run (sampled every 10 fs):
 - no species pair comes closer than 0.85 x its *typical* shortest distance in the training set, the
@@ -41,12 +58,60 @@ MIN_FRACTION = 0.85      # physical: every pair >= this x the typical training s
 T_TOLERANCE = 0.10       # physical: |mean T - target| <= this x target
 MAX_DISPLACEMENT = 3.0   # Å, physical: no atom further than this from its start
 HOPELESS_FRACTION = 0.5  # stop the run: a pair closer than this x the typical training distance
+ZBL_DELTA_SWITCH = (1.0, 4.0)  # Å: --ann-zbl-delta's ZBL is full below the first, switched off at the second
+RATTLE = 0.05            # Å, the stiffness probe's Gaussian displacement
 
 
-def fit(name, data, path, settings=None):
+def fit(name, data, path, settings=None, zbl_delta=False):
+    """The model `name` fitted on `data` without a baseline (or loaded from `path`); with `zbl_delta`, fitted
+    to the labels minus a ZBL repulsion switched off between ZBL_DELTA_SWITCH and carrying it."""
     if path:
         return ldrx.load(path)
-    return ldrx.fit(data, model=name, progress=False, repulsion=None, **(settings or {}))
+    if not zbl_delta:
+        return ldrx.fit(data, model=name, progress=False, repulsion=None, **(settings or {}))
+    from ldrx.models.base import Model
+    from ldrx.models.repulsion import ZBLBaseline
+    species = sorted(set(int(z) for z in data.numbers))
+    S = len(species)
+    holder = Model()
+    holder.repulsion = ZBLBaseline(species, np.full((S, S), ZBL_DELTA_SWITCH[0]), np.full((S, S), ZBL_DELTA_SWITCH[1]))
+    model = ldrx.fit(holder.without_baseline(data), model=name, progress=False, repulsion=None, **(settings or {}))
+    model.repulsion = holder.repulsion
+    return model
+
+
+def augment(train, sigma, copies, seed=0):
+    """`train` plus `copies` rattled copies of each frame (Gaussian, `sigma` Å) labelled with the frame's DFT
+    labels extended by the default SNAP's local change: E_DFT + E_SNAP(rattled) - E_SNAP(DFT structure), and the
+    same for forces. A stand-in for DFT frames at thermal displacements, which the sample lacks (a teacher
+    model's labels, as in Gardner et al.'s synthetic pre-training, Mach. Learn.: Sci. Technol. 5, 015003, 2024)."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    snap = ldrx.fit(train, model="snap", progress=False)
+    at_dft = snap.predict(train)
+    frames = train.to_atoms()
+    out = []
+    for c in range(copies):
+        rattled = [a.copy() for a in frames]
+        for i, a in enumerate(rattled):
+            a.rattle(sigma, seed=seed + 1000 * c + i)
+        at_rattled = snap.predict(ldrx.Dataset.from_atoms(rattled))
+        for i, a in enumerate(rattled):
+            s, e = train.offsets[i], train.offsets[i + 1]
+            a.calc = SinglePointCalculator(
+                a, energy=train.energy[i] + at_rattled.energy[i] - at_dft.energy[i],
+                forces=train.forces[s:e] + at_rattled.forces[s:e] - at_dft.forces[s:e])
+        out += rattled
+    return ldrx.Dataset.concatenate([train, ldrx.Dataset.from_atoms(out)])
+
+
+def stiffness(model, atoms):
+    """(energy rise per atom in meV, force constant in eV/Å^2) of `model` for a RATTLE Gaussian rattle of `atoms`."""
+    a = atoms.copy()
+    a.calc = model.calculator()
+    e0 = a.get_potential_energy()
+    a.rattle(RATTLE, seed=1)
+    de = a.get_potential_energy() - e0
+    return 1000 * de / len(a), 2 * de / (3 * len(a) * RATTLE ** 2)
 
 
 def set_baseline(model, kind, train, typical=None):
@@ -54,6 +119,8 @@ def set_baseline(model, kind, train, typical=None):
     "wall-typical" (a diagnostic, not a library setting): the wall at the typical training distances instead
     of the shortest (it is NOT zero on the training frames with shorter pairs)."""
     from ldrx.models.repulsion import PairWall
+    if kind == "fitted":       # the baseline the model was fitted with (its networks learned the rest)
+        return model
     model.repulsion = None
     if kind == "wall-typical":
         model.learn_domain(train)
@@ -151,7 +218,7 @@ def verdict(res, typical, species, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["ann", "snap"])
-    ap.add_argument("--repulsion", nargs="+", default=["wall", "none"], choices=["wall", "zbl", "none", "wall-typical"])
+    ap.add_argument("--repulsion", nargs="+", default=["wall", "none"], choices=["wall", "zbl", "none", "wall-typical", "fitted"])
     ap.add_argument("--ps", type=float, default=10.0)
     ap.add_argument("--dt", type=float, default=1.0, help="time step, fs")
     ap.add_argument("--temperature", type=float, default=300.0)
@@ -160,6 +227,13 @@ def main():
     ap.add_argument("--ann-force-weight", type=float, default=None,
                     help="train the ANN on energies and forces with this force_weight (default: energies only)")
     ap.add_argument("--ann-epochs", type=int, default=None, help="the ANN's epochs (default: the ANN default, 500)")
+    ap.add_argument("--ann-l2", type=float, default=None, help="the ANN's weight decay l2 (default 0)")
+    ap.add_argument("--ann-zbl-delta", action="store_true",
+                    help="fit the ANN on the labels minus a ZBL repulsion switched off between 1 and 4 Å "
+                         "(Δ-learning; run it with --repulsion fitted)")
+    ap.add_argument("--ann-augment", nargs=2, type=float, metavar=("SIGMA", "COPIES"), default=None,
+                    help="train the ANN on the split plus COPIES rattled copies (SIGMA Å) of each frame, labelled "
+                         "DFT + the default SNAP's change (a stand-in for thermally displaced DFT frames)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--full", action="store_true", help="run on after a pair came too close (to see how far)")
     args = ap.parse_args()
@@ -189,16 +263,26 @@ def main():
         t = time.perf_counter()
         settings = {}
         if name == "ann":
-            settings = {k: v for k, v in (("force_weight", args.ann_force_weight), ("epochs", args.ann_epochs))
-                        if v is not None}
-        model = fit(name, train, getattr(args, f"{name}_file", None), settings)
+            settings = {k: v for k, v in (("force_weight", args.ann_force_weight), ("epochs", args.ann_epochs),
+                                          ("l2", args.ann_l2)) if v is not None}
+        delta = name == "ann" and args.ann_zbl_delta
+        if delta and args.repulsion != ["fitted"]:
+            ap.error("--ann-zbl-delta: the ANN learned the labels minus its ZBL; run it with --repulsion fitted")
+        data_fit = train
+        if name == "ann" and args.ann_augment and not args.ann_file:
+            data_fit = augment(train, args.ann_augment[0], int(args.ann_augment[1]))
+            print(f"ann: trained on {len(data_fit)} frames, {len(train)} DFT + rattled copies", flush=True)
+        model = fit(name, data_fit, getattr(args, f"{name}_file", None), settings, delta)
         print(f"{name}: {repr(model)} ({time.perf_counter() - t:.0f} s)", flush=True)
         species = [int(z) for z in model.species]
         typical, strict = typical_min(train, species)
         for kind in args.repulsion:
             set_baseline(model, kind, train, typical)
-            print(f"  {name}, repulsion {kind}: {model.repulsion!r}", flush=True)
+            de, k = stiffness(model, cell)
+            print(f"  {name}, repulsion {kind}: {model.repulsion!r}; stiffness: {de:.1f} meV/atom for a "
+                  f"{RATTLE} Å rattle, k = {k:.2f} eV/Å^2", flush=True)
             res = run(model, cell, args, typical)
+            res["stiffness"] = k
             res["verdict"] = verdict(res, typical, species, args)
             rows.append((name, kind, res))
             print(f"  {name}, repulsion {kind}: {res['verdict']}; T {res['temp'].mean():.1f} K over "
@@ -214,11 +298,12 @@ def main():
             print(f"| {cs[za]}-{cs[zb]} | {strict[a, b]:.2f} | {typical[a, b]:.2f} | "
                   + " | ".join(f"{r['closest'][a, b]:.2f}" for _, _, r in mine) + " |")
         print(flush=True)
-    print("| model | repulsion | simulated (ps) | mean T (K) | max displacement (Å) | verdict | wall time (s) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | repulsion | stiffness k (eV/Å^2) | simulated (ps) | mean T (K) | max displacement (Å) | verdict | "
+          "wall time (s) |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, kind, r in rows:
-        print(f"| {name} | {kind} | {r['ps']:.2f} | {r['temp'].mean():.1f} | {r['max_disp']:.2f} | {r['verdict']} | "
-              f"{r['wall']:.0f} |")
+        print(f"| {name} | {kind} | {r['stiffness']:.2f} | {r['ps']:.2f} | {r['temp'].mean():.1f} | {r['max_disp']:.2f} | "
+              f"{r['verdict']} | {r['wall']:.0f} |")
 
 
 if __name__ == "__main__":
