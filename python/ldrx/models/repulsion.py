@@ -15,8 +15,10 @@ frames with two atoms closer than half the sum of their covalent radii; in the b
 the training set the wall sat at 0.66-1.10 Å for Li-Ni, Li-O and O-O and did not keep the default ANN or
 SNAP physical in 300 K NVT (both failed within 0.11 ps on exactly those pairs). With it refused, the
 default SNAP stays physical for 10 ps with the wall and not without it; an ANN trained on forces no longer
-collapses; an energies-only ANN is not an MD potential whatever the baseline (``bench/md_stability.py``,
-README *Models in MD*). On test frames with pairs closer than any training frame the wall moves energies
+collapses. No baseline makes an ANN fitted on the sample alone physical: it is 2-9x softer than SNAP at the
+DFT structure, because the sample holds no thermally displaced frames, and a Δ-learned ZBL under it (non-zero
+on the training frames) does not change that; with rattled frames added it is physical for 10 ps with the
+wall (``bench/md_stability.py``, README *Models in MD*). On test frames with pairs closer than any training frame the wall moves energies
 towards DFT and forces away from it (``bench/wall_accuracy.py``).
 
 ZBL:
