@@ -61,3 +61,26 @@ def check_force_rows_agree_with_backward(desc, data, seed=4):
     assert rows.shape == (data.n_atoms, len(desc.species), 3, desc.size)
     np.testing.assert_allclose(np.einsum("atxk,tk->ax", rows, beta), forces, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(np.einsum("ftvk,tk->fv", vir, beta), virial, rtol=1e-10, atol=1e-9)
+
+
+def check_invariances(desc, data, seed=0, rtol=1e-10, atol=1e-9, perm_rtol=1e-12, perm_atol=1e-10):
+    """compute is unchanged, per atom, by a random rotation plus translation of every frame of `data` (cell
+    rotated with it; to rtol/atol) and permutes with a random permutation of each frame's atoms (to
+    perm_rtol/perm_atol)."""
+    G = desc.compute(data)
+    rng = np.random.default_rng(seed)
+    rot = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    moved, permuted, perms = [], [], []
+    for a in data.to_atoms():
+        b = a.copy()
+        b.set_cell(a.cell @ rot.T, scale_atoms=False)
+        b.positions = a.positions @ rot.T + rng.normal(size=3)
+        moved.append(b)
+        p = rng.permutation(len(a))
+        perms.append(p)
+        permuted.append(a[p])
+    np.testing.assert_allclose(desc.compute(moved), G, rtol=rtol, atol=atol)
+    Gp = desc.compute(permuted)
+    for f, p in enumerate(perms):
+        s = slice(data.offsets[f], data.offsets[f + 1])
+        np.testing.assert_allclose(Gp[s], G[s][p], rtol=perm_rtol, atol=perm_atol)
