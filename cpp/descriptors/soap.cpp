@@ -579,6 +579,17 @@ void SoapDescriptor::coefficient_cotangent(const Work& w, const double* gp, doub
     }
 }
 
+namespace {
+// gradient of E over one neighbour's vector vec (length r): the radial part dE/dr along vec / r plus the angular part g
+inline void store_pair_gradient(const double* vec, double r, double radial, double gx, double gy, double gz,
+                                double* out) {
+    const double ir = 1.0 / r;
+    out[0] = radial * vec[0] * ir + gx;
+    out[1] = radial * vec[1] * ir + gy;
+    out[2] = radial * vec[2] * ir + gz;
+}
+}  // namespace
+
 void SoapDescriptor::adjoint_pairs_raw(Work& w, const double* gp, double* g_out) const {
     if (!sym_ && nA_ == 1) {
         // factor A has one row: contract over m and n per neighbour (see adjoint_batch_one_row), with
@@ -622,10 +633,7 @@ void SoapDescriptor::adjoint_pairs_raw(Work& w, const double* gp, double* g_out)
                     gz += b * dY[3 * lm + 2];
                 }
             }
-            const double ir = 1.0 / w.r[e];
-            g_out[3 * e] = rad * w.vec[3 * e] * ir + gx;
-            g_out[3 * e + 1] = rad * w.vec[3 * e + 1] * ir + gy;
-            g_out[3 * e + 2] = rad * w.vec[3 * e + 2] * ir + gz;
+            store_pair_gradient(&w.vec[3 * e], w.r[e], rad, gx, gy, gz, g_out + 3 * e);
         }
         return;
     }
@@ -657,10 +665,7 @@ void SoapDescriptor::pair_gradients(const Work& w, const double* D, double* g_ou
                 gy += b * dY[3 * lm + 1];
                 gz += b * dY[3 * lm + 2];
             }
-        const double ir = 1.0 / w.r[e];
-        g_out[3 * e] = A * w.vec[3 * e] * ir + gx;
-        g_out[3 * e + 1] = A * w.vec[3 * e + 1] * ir + gy;
-        g_out[3 * e + 2] = A * w.vec[3 * e + 2] * ir + gz;
+        store_pair_gradient(&w.vec[3 * e], w.r[e], A, gx, gy, gz, g_out + 3 * e);
     }
 }
 
