@@ -237,6 +237,13 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--full", action="store_true", help="run on after a pair came too close (to see how far)")
     args = ap.parse_args()
+    from pathlib import Path
+    for opt, path in (("--ann-file", args.ann_file), ("--snap-file", args.snap_file)):
+        if path and not Path(path).is_file():
+            ap.error(f"{opt}: no such file {path}")
+    if args.ann_augment and not (args.ann_augment[0] > 0 and args.ann_augment[1] >= 1
+                                 and args.ann_augment[1] == int(args.ann_augment[1])):
+        ap.error("--ann-augment SIGMA COPIES: SIGMA > 0 (Å) and COPIES a whole number >= 1")
     import signal
 
     def interrupt(*_):
